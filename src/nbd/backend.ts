@@ -1,0 +1,54 @@
+/**
+ * @module nbd/backend
+ * What the NBD server needs from the rest of snapdisk: a way to list exports and to open one.
+ * The composition root (`app.ts`) adapts the engine to this interface; tests use an in-memory
+ * implementation. Offsets and lengths are in bytes and are validated by the server against
+ * `size` before any call, so implementations may assume in-range arguments.
+ */
+
+export interface NbdExtent {
+  /** Length in bytes of this extent; extents are contiguous from the queried offset. */
+  length: number;
+  /** True when the range reads as zeros and holds no data (NBD_STATE_HOLE | NBD_STATE_ZERO). */
+  hole: boolean;
+}
+
+export interface NbdExportInfo {
+  name: string;
+  description?: string;
+  size: number;
+  readOnly: boolean;
+}
+
+export interface NbdOpenOptions {
+  /** Address of the client, e.g. "127.0.0.1:53212", recorded as the disk's `managedBy`. */
+  client: string;
+}
+
+export interface NbdExport {
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** Returns exactly `length` bytes. */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** With `fua`, resolves only when the data is durable. */
+  write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  flush(): Promise<void>;
+  /** Discard: the range reads as zeros afterwards. */
+  trim(offset: number, length: number, fua: boolean): Promise<void>;
+  /** Write zeros; `noHole` asks to keep the range allocated (snapdisk may still store it sparse). */
+  writeZeroes(offset: number, length: number, fua: boolean, noHole: boolean): Promise<void>;
+  /** Allocation of [offset, offset+length): contiguous extents covering at least one byte. */
+  blockStatus(offset: number, length: number): Promise<NbdExtent[]>;
+  /** Called once when the connection ends (cleanly or not). */
+  close(): Promise<void>;
+}
+
+export interface NbdBackend {
+  list(): Promise<NbdExportInfo[]>;
+  /**
+   * Opens an export for one connection. Rejects with a SnapdiskError: `ResourceNotFound` when the
+   * name is unknown, `OperationNotAllowed` when the export cannot be attached now (active SAS,
+   * awaiting upload, ...). The error message is sent to the client.
+   */
+  open(name: string, options: NbdOpenOptions): Promise<NbdExport>;
+}
