@@ -1,0 +1,753 @@
+/**
+ * @module catalog/sql-catalog
+ * The one Catalog implementation, written against SqlClient so that SQLite and PostgreSQL share
+ * it. Resources (disks, snapshots, operations) are stored as JSON documents with the columns
+ * needed for lookups beside them; the storage map (families, points, entries, chunks, packs) is
+ * fully relational because the engine queries it by range.
+ *
+ * Rows are snake_case; this file is the only place that turns them into domain objects.
+ */
+
+import type {
+  ChunkLocation,
+  DiskRecord,
+  Family,
+  Grant,
+  Job,
+  JobKind,
+  OperationRecord,
+  Point,
+  ResourceGroup,
+  SnapshotRecord,
+  Subscription,
+} from '../core/model.js';
+import type { Catalog, EntryRow, NewChunk, NewEntry, PackRecord } from '../core/ports.js';
+import type { SqlClient, SqlValue } from './sql-client.js';
+
+const key = (s: string): string => s.toLowerCase();
+
+interface ChunkCols {
+  chunk_id: number | null;
+  hash: Buffer | null;
+  pack: string | null;
+  pack_offset: number | null;
+  stored_length: number | null;
+  raw_length: number | null;
+  codec: number | null;
+}
+
+interface EntryCols extends ChunkCols {
+  block: number;
+  point: number;
+}
+
+interface PointRow {
+  family_id: string;
+  seq: number;
+  size_bytes: number;
+  state: string;
+  hidden: number;
+  frozen_blocks: number;
+  copied_blocks: number;
+  cursor: number;
+  frozen_map: string | null;
+  used_bytes: number;
+  created_at: string;
+  completed_at: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+interface JobRow {
+  id: number;
+  kind: string;
+  target: string;
+  state: string;
+  payload: string;
+  attempts: number;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+interface GrantRow {
+  id: string;
+  resource_kind: string;
+  resource_id: string;
+  access: string;
+  file_format: string;
+  family_id: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+const CHUNK_SELECT = 'c.id AS chunk_id, c.hash, c.pack, c.pack_offset, c.stored_length, c.raw_length, c.codec';
+
+function toChunk(r: ChunkCols): ChunkLocation | null {
+  if (r.chunk_id === null || r.hash === null || r.pack === null) return null;
+  return {
+    id: Number(r.chunk_id),
+    hash: Buffer.from(r.hash),
+    pack: r.pack,
+    offset: Number(r.pack_offset),
+    storedLength: Number(r.stored_length),
+    rawLength: Number(r.raw_length),
+    codec: Number(r.codec),
+  };
+}
+
+function toEntry(r: EntryCols): EntryRow {
+  return { block: Number(r.block), point: Number(r.point), chunk: toChunk(r) };
+}
+
+function toPoint(r: PointRow): Point {
+  return {
+    familyId: r.family_id,
+    seq: Number(r.seq),
+    sizeBytes: Number(r.size_bytes),
+    state: r.state as Point['state'],
+    hidden: Number(r.hidden) === 1,
+    frozenBlocks: Number(r.frozen_blocks),
+    copiedBlocks: Number(r.copied_blocks),
+    cursor: Number(r.cursor),
+    frozenMap: r.frozen_map,
+    usedBytes: Number(r.used_bytes),
+    createdAt: r.created_at,
+    completedAt: r.completed_at,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+  };
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: Number(r.id),
+    kind: r.kind as JobKind,
+    target: r.target,
+    state: r.state as Job['state'],
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    attempts: Number(r.attempts),
+    error: r.error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toGrant(r: GrantRow): Grant {
+  return {
+    id: r.id,
+    resourceKind: r.resource_kind as Grant['resourceKind'],
+    resourceUniqueId: r.resource_id,
+    access: r.access as Grant['access'],
+    fileFormat: r.file_format as Grant['fileFormat'],
+    familyId: r.family_id,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+export class SqlCatalog implements Catalog {
+  constructor(private readonly db: SqlClient) {}
+
+  transaction<T>(fn: (tx: Catalog) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new SqlCatalog(tx)));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  // -- subscriptions and resource groups ------------------------------------------------------
+
+  async putSubscription(s: Subscription): Promise<void> {
+    await this.db.run(
+      `INSERT INTO subscriptions (id, display_name, tenant_id, state) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, tenant_id = excluded.tenant_id, state = excluded.state`,
+      [key(s.subscriptionId), s.displayName, s.tenantId, s.state],
+    );
+  }
+
+  async getSubscription(id: string): Promise<Subscription | null> {
+    const r = await this.db.get<{ id: string; display_name: string; tenant_id: string; state: string }>(
+      'SELECT * FROM subscriptions WHERE id = ?',
+      [key(id)],
+    );
+    return r ? { subscriptionId: r.id, displayName: r.display_name, tenantId: r.tenant_id, state: 'Enabled' } : null;
+  }
+
+  async listSubscriptions(): Promise<Subscription[]> {
+    const rows = await this.db.all<{ id: string; display_name: string; tenant_id: string }>(
+      'SELECT * FROM subscriptions ORDER BY display_name, id',
+    );
+    return rows.map((r) => ({ subscriptionId: r.id, displayName: r.display_name, tenantId: r.tenant_id, state: 'Enabled' }));
+  }
+
+  async putResourceGroup(g: ResourceGroup): Promise<void> {
+    await this.db.run(
+      `INSERT INTO resource_groups (subscription_id, name_key, name, location, tags, provisioning_state, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (subscription_id, name_key) DO UPDATE SET tags = excluded.tags, provisioning_state = excluded.provisioning_state`,
+      [key(g.subscriptionId), key(g.name), g.name, g.location, JSON.stringify(g.tags), g.provisioningState, g.createdAt],
+    );
+  }
+
+  async getResourceGroup(subscriptionId: string, name: string): Promise<ResourceGroup | null> {
+    const r = await this.db.get<RgRow>('SELECT * FROM resource_groups WHERE subscription_id = ? AND name_key = ?', [
+      key(subscriptionId),
+      key(name),
+    ]);
+    return r ? toRg(r) : null;
+  }
+
+  async listResourceGroups(subscriptionId: string): Promise<ResourceGroup[]> {
+    const rows = await this.db.all<RgRow>('SELECT * FROM resource_groups WHERE subscription_id = ? ORDER BY name_key', [
+      key(subscriptionId),
+    ]);
+    return rows.map(toRg);
+  }
+
+  async deleteResourceGroup(subscriptionId: string, name: string): Promise<void> {
+    await this.db.run('DELETE FROM resource_groups WHERE subscription_id = ? AND name_key = ?', [
+      key(subscriptionId),
+      key(name),
+    ]);
+  }
+
+  // -- disks ------------------------------------------------------------------------------------
+
+  async insertDisk(d: DiskRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO disks (unique_id, subscription_id, rg_key, name_key, doc, family_id, base_family_id, base_point)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [d.uniqueId, key(d.subscriptionId), key(d.resourceGroup), key(d.name), JSON.stringify(d), d.familyId, d.baseFamilyId, d.basePoint],
+    );
+  }
+
+  async updateDisk(d: DiskRecord): Promise<void> {
+    await this.db.run(
+      `UPDATE disks SET subscription_id = ?, rg_key = ?, name_key = ?, doc = ?, family_id = ?, base_family_id = ?, base_point = ?
+       WHERE unique_id = ?`,
+      [key(d.subscriptionId), key(d.resourceGroup), key(d.name), JSON.stringify(d), d.familyId, d.baseFamilyId, d.basePoint, d.uniqueId],
+    );
+  }
+
+  async getDisk(subscriptionId: string, resourceGroup: string, name: string): Promise<DiskRecord | null> {
+    const r = await this.db.get<{ doc: string }>(
+      'SELECT doc FROM disks WHERE subscription_id = ? AND rg_key = ? AND name_key = ?',
+      [key(subscriptionId), key(resourceGroup), key(name)],
+    );
+    return r ? (JSON.parse(r.doc) as DiskRecord) : null;
+  }
+
+  async getDiskById(uniqueId: string): Promise<DiskRecord | null> {
+    const r = await this.db.get<{ doc: string }>('SELECT doc FROM disks WHERE unique_id = ?', [uniqueId]);
+    return r ? (JSON.parse(r.doc) as DiskRecord) : null;
+  }
+
+  async listDisks(filter: { subscriptionId?: string; resourceGroup?: string }): Promise<DiskRecord[]> {
+    const { where, params } = scope(filter);
+    const rows = await this.db.all<{ doc: string }>(
+      `SELECT doc FROM disks ${where} ORDER BY subscription_id, rg_key, name_key`,
+      params,
+    );
+    return rows.map((r) => JSON.parse(r.doc) as DiskRecord);
+  }
+
+  async deleteDisk(uniqueId: string): Promise<void> {
+    await this.db.run('DELETE FROM disks WHERE unique_id = ?', [uniqueId]);
+  }
+
+  // -- snapshots --------------------------------------------------------------------------------
+
+  async insertSnapshot(s: SnapshotRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO snapshots (unique_id, subscription_id, rg_key, name_key, doc, family_id, point, deleted_at, live_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [s.uniqueId, key(s.subscriptionId), key(s.resourceGroup), key(s.name), JSON.stringify(s), s.familyId, s.point, s.deletedAt, liveKey(s)],
+    );
+  }
+
+  async updateSnapshot(s: SnapshotRecord): Promise<void> {
+    await this.db.run(
+      `UPDATE snapshots SET subscription_id = ?, rg_key = ?, name_key = ?, doc = ?, family_id = ?, point = ?, deleted_at = ?, live_key = ?
+       WHERE unique_id = ?`,
+      [key(s.subscriptionId), key(s.resourceGroup), key(s.name), JSON.stringify(s), s.familyId, s.point, s.deletedAt, liveKey(s), s.uniqueId],
+    );
+  }
+
+  async getSnapshot(subscriptionId: string, resourceGroup: string, name: string): Promise<SnapshotRecord | null> {
+    const r = await this.db.get<{ doc: string }>('SELECT doc FROM snapshots WHERE live_key = ?', [
+      `${key(subscriptionId)}|${key(resourceGroup)}|${key(name)}`,
+    ]);
+    return r ? (JSON.parse(r.doc) as SnapshotRecord) : null;
+  }
+
+  async getSnapshotById(uniqueId: string): Promise<SnapshotRecord | null> {
+    const r = await this.db.get<{ doc: string }>('SELECT doc FROM snapshots WHERE unique_id = ? AND deleted_at IS NULL', [
+      uniqueId,
+    ]);
+    return r ? (JSON.parse(r.doc) as SnapshotRecord) : null;
+  }
+
+  async listSnapshots(filter: {
+    subscriptionId?: string;
+    resourceGroup?: string;
+    familyId?: string;
+    includeDeleted?: boolean;
+  }): Promise<SnapshotRecord[]> {
+    const { where, params } = scope(filter);
+    const clauses = where ? [where.replace(/^WHERE /, '')] : [];
+    if (filter.familyId) {
+      clauses.push('family_id = ?');
+      params.push(filter.familyId);
+    }
+    if (!filter.includeDeleted) clauses.push('deleted_at IS NULL');
+    const sql = `SELECT doc FROM snapshots ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''} ORDER BY subscription_id, rg_key, name_key, point`;
+    const rows = await this.db.all<{ doc: string }>(sql, params);
+    return rows.map((r) => JSON.parse(r.doc) as SnapshotRecord);
+  }
+
+  async logSnapshotCreation(diskId: string, at: Date): Promise<void> {
+    await this.db.run('INSERT INTO snapshot_creations (disk_id, created_at) VALUES (?, ?)', [diskId, at.toISOString()]);
+  }
+
+  async countSnapshotCreations(diskId: string, since: Date): Promise<Date[]> {
+    const rows = await this.db.all<{ created_at: string }>(
+      'SELECT created_at FROM snapshot_creations WHERE disk_id = ? AND created_at > ? ORDER BY created_at',
+      [diskId, since.toISOString()],
+    );
+    return rows.map((r) => new Date(r.created_at));
+  }
+
+  // -- grants and operations --------------------------------------------------------------------
+
+  async insertGrant(g: Grant): Promise<void> {
+    await this.db.run(
+      `INSERT INTO grants (id, resource_kind, resource_id, access, file_format, family_id, created_at, expires_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [g.id, g.resourceKind, g.resourceUniqueId, g.access, g.fileFormat, g.familyId, g.createdAt, g.expiresAt, g.revokedAt],
+    );
+  }
+
+  async getGrant(id: string): Promise<Grant | null> {
+    const r = await this.db.get<GrantRow>('SELECT * FROM grants WHERE id = ?', [id]);
+    return r ? toGrant(r) : null;
+  }
+
+  async listActiveGrants(filter: { resourceUniqueId?: string; familyId?: string }, now: Date): Promise<Grant[]> {
+    const clauses = ['revoked_at IS NULL', 'expires_at > ?'];
+    const params: SqlValue[] = [now.toISOString()];
+    if (filter.resourceUniqueId) {
+      clauses.push('resource_id = ?');
+      params.push(filter.resourceUniqueId);
+    }
+    if (filter.familyId) {
+      clauses.push('family_id = ?');
+      params.push(filter.familyId);
+    }
+    const rows = await this.db.all<GrantRow>(`SELECT * FROM grants WHERE ${clauses.join(' AND ')} ORDER BY created_at`, params);
+    return rows.map(toGrant);
+  }
+
+  async revokeGrants(resourceUniqueId: string, at: Date): Promise<number> {
+    const r = await this.db.run('UPDATE grants SET revoked_at = ? WHERE resource_id = ? AND revoked_at IS NULL', [
+      at.toISOString(),
+      resourceUniqueId,
+    ]);
+    return r.changes;
+  }
+
+  async putOperation(op: OperationRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO operations (id, subscription_id, doc, start_time) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`,
+      [op.id, key(op.subscriptionId), JSON.stringify(op), op.startTime],
+    );
+  }
+
+  async getOperation(id: string): Promise<OperationRecord | null> {
+    const r = await this.db.get<{ doc: string }>('SELECT doc FROM operations WHERE id = ?', [id]);
+    return r ? (JSON.parse(r.doc) as OperationRecord) : null;
+  }
+
+  // -- families and points ----------------------------------------------------------------------
+
+  async insertFamily(f: Family): Promise<void> {
+    await this.db.run(
+      'INSERT INTO families (id, region, disk_id, base_family_id, base_point, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      [f.id, f.region, f.diskId, f.baseFamilyId, f.basePoint, f.createdAt],
+    );
+  }
+
+  async getFamily(id: string): Promise<Family | null> {
+    const r = await this.db.get<{
+      id: string;
+      region: string;
+      disk_id: string | null;
+      base_family_id: string | null;
+      base_point: number;
+      created_at: string;
+    }>('SELECT * FROM families WHERE id = ?', [id]);
+    return r
+      ? {
+          id: r.id,
+          region: r.region,
+          diskId: r.disk_id,
+          baseFamilyId: r.base_family_id,
+          basePoint: Number(r.base_point),
+          createdAt: r.created_at,
+        }
+      : null;
+  }
+
+  async updateFamilyDisk(id: string, diskId: string | null): Promise<void> {
+    await this.db.run('UPDATE families SET disk_id = ? WHERE id = ?', [diskId, id]);
+  }
+
+  async deleteFamily(id: string): Promise<void> {
+    await this.db.run('DELETE FROM entries WHERE family_id = ?', [id]);
+    await this.db.run('DELETE FROM points WHERE family_id = ?', [id]);
+    await this.db.run('DELETE FROM families WHERE id = ?', [id]);
+  }
+
+  async insertPoint(p: Point): Promise<void> {
+    await this.db.run(
+      `INSERT INTO points (family_id, seq, size_bytes, state, hidden, frozen_blocks, copied_blocks, cursor, frozen_map,
+         used_bytes, created_at, completed_at, error_code, error_message)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      pointParams(p),
+    );
+  }
+
+  async setPointProgress(familyId: string, seq: number, cursor: number, copiedBlocks: number): Promise<void> {
+    await this.db.run('UPDATE points SET cursor = ?, copied_blocks = ? WHERE family_id = ? AND seq = ?', [
+      cursor,
+      copiedBlocks,
+      familyId,
+      seq,
+    ]);
+  }
+
+  async completePoint(familyId: string, seq: number, usedBytes: number, at: Date): Promise<void> {
+    await this.db.run(
+      `UPDATE points SET state = 'ready', copied_blocks = frozen_blocks, frozen_map = NULL, used_bytes = ?, completed_at = ?
+       WHERE family_id = ? AND seq = ?`,
+      [usedBytes, at.toISOString(), familyId, seq],
+    );
+  }
+
+  async failPoint(familyId: string, seq: number, code: string, message: string, at: Date): Promise<void> {
+    await this.db.run(
+      `UPDATE points SET state = 'failed', frozen_map = NULL, error_code = ?, error_message = ?, completed_at = ?
+       WHERE family_id = ? AND seq = ?`,
+      [code, message, at.toISOString(), familyId, seq],
+    );
+  }
+
+  async setPointHidden(familyId: string, seq: number, hidden: boolean): Promise<void> {
+    await this.db.run('UPDATE points SET hidden = ? WHERE family_id = ? AND seq = ?', [hidden ? 1 : 0, familyId, seq]);
+  }
+
+  async setPointUsed(familyId: string, seq: number, usedBytes: number): Promise<void> {
+    await this.db.run('UPDATE points SET used_bytes = ? WHERE family_id = ? AND seq = ?', [usedBytes, familyId, seq]);
+  }
+
+  async getPoint(familyId: string, seq: number): Promise<Point | null> {
+    const r = await this.db.get<PointRow>('SELECT * FROM points WHERE family_id = ? AND seq = ?', [familyId, seq]);
+    return r ? toPoint(r) : null;
+  }
+
+  async listPoints(familyId: string): Promise<Point[]> {
+    const rows = await this.db.all<PointRow>('SELECT * FROM points WHERE family_id = ? ORDER BY seq', [familyId]);
+    return rows.map(toPoint);
+  }
+
+  async deletePoint(familyId: string, seq: number): Promise<void> {
+    await this.db.run('DELETE FROM entries WHERE family_id = ? AND point = ?', [familyId, seq]);
+    await this.db.run('DELETE FROM points WHERE family_id = ? AND seq = ?', [familyId, seq]);
+  }
+
+  async pointReferences(familyId: string, seq: number): Promise<{ snapshots: number; bases: number }> {
+    const s = await this.db.get<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM snapshots WHERE family_id = ? AND point = ? AND deleted_at IS NULL',
+      [familyId, seq],
+    );
+    const f = await this.db.get<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM families WHERE base_family_id = ? AND base_point = ?',
+      [familyId, seq],
+    );
+    const d = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM disks WHERE base_family_id = ? AND base_point = ?', [
+      familyId,
+      seq,
+    ]);
+    return { snapshots: Number(s?.n ?? 0), bases: Number(f?.n ?? 0) + Number(d?.n ?? 0) };
+  }
+
+  // -- entries ----------------------------------------------------------------------------------
+
+  async insertEntries(familyId: string, point: number, entries: ReadonlyArray<NewEntry>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.db.runMany(
+      `INSERT INTO entries (family_id, block, point, chunk_id) VALUES (?, ?, ?, ?)
+       ON CONFLICT (family_id, block, point) DO UPDATE SET chunk_id = excluded.chunk_id`,
+      entries.map((e) => [familyId, e.block, point, e.chunkId]),
+    );
+  }
+
+  async resolveEntries(familyId: string, point: number, fromBlock: number, toBlock: number): Promise<EntryRow[]> {
+    const rows = await this.db.all<EntryCols>(
+      `SELECT e.block, e.point, ${CHUNK_SELECT}
+       FROM entries e LEFT JOIN chunks c ON c.id = e.chunk_id
+       WHERE e.family_id = ? AND e.block >= ? AND e.block < ? AND e.point <= ?
+         AND e.point = (SELECT MAX(e2.point) FROM entries e2
+                        WHERE e2.family_id = e.family_id AND e2.block = e.block AND e2.point <= ?)
+       ORDER BY e.block`,
+      [familyId, fromBlock, toBlock, point, point],
+    );
+    return rows.map(toEntry);
+  }
+
+  async changedEntries(
+    familyId: string,
+    afterPoint: number,
+    upToPoint: number,
+    fromBlock: number,
+    limit: number,
+  ): Promise<EntryRow[]> {
+    const rows = await this.db.all<EntryCols>(
+      `SELECT e.block, e.point, ${CHUNK_SELECT}
+       FROM entries e LEFT JOIN chunks c ON c.id = e.chunk_id
+       WHERE e.family_id = ? AND e.point > ? AND e.point <= ? AND e.block >= ?
+         AND e.point = (SELECT MAX(e2.point) FROM entries e2
+                        WHERE e2.family_id = e.family_id AND e2.block = e.block AND e2.point > ? AND e2.point <= ?)
+       ORDER BY e.block
+       LIMIT ?`,
+      [familyId, afterPoint, upToPoint, fromBlock, afterPoint, upToPoint, limit],
+    );
+    return rows.map(toEntry);
+  }
+
+  async mergePointInto(familyId: string, point: number, successor: number): Promise<void> {
+    await this.db.run(
+      `UPDATE entries SET point = ?
+       WHERE family_id = ? AND point = ?
+         AND NOT EXISTS (SELECT 1 FROM entries e2 WHERE e2.family_id = entries.family_id AND e2.block = entries.block AND e2.point = ?)`,
+      [successor, familyId, point, successor],
+    );
+    await this.db.run('DELETE FROM entries WHERE family_id = ? AND point = ?', [familyId, point]);
+  }
+
+  async deletePointEntries(familyId: string, point: number): Promise<void> {
+    await this.db.run('DELETE FROM entries WHERE family_id = ? AND point = ?', [familyId, point]);
+  }
+
+  async changedBytes(familyId: string, afterPoint: number, upToPoint: number): Promise<number> {
+    const r = await this.db.get<{ bytes: number | null }>(
+      `SELECT SUM(c.raw_length) AS bytes
+       FROM entries e JOIN chunks c ON c.id = e.chunk_id
+       WHERE e.family_id = ? AND e.point > ? AND e.point <= ?
+         AND e.point = (SELECT MAX(e2.point) FROM entries e2
+                        WHERE e2.family_id = e.family_id AND e2.block = e.block AND e2.point > ? AND e2.point <= ?)`,
+      [familyId, afterPoint, upToPoint, afterPoint, upToPoint],
+    );
+    return Number(r?.bytes ?? 0);
+  }
+
+  async existingChunks(ids: ReadonlyArray<number>): Promise<Set<number>> {
+    const out = new Set<number>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const rows = await this.db.all<{ id: number }>(`SELECT id FROM chunks WHERE id IN (${placeholders(part.length)})`, part);
+      for (const r of rows) out.add(Number(r.id));
+    }
+    return out;
+  }
+
+  // -- chunk index ------------------------------------------------------------------------------
+
+  async lookupChunks(region: string, hashes: ReadonlyArray<Buffer>): Promise<Map<string, ChunkLocation>> {
+    const out = new Map<string, ChunkLocation>();
+    for (let i = 0; i < hashes.length; i += 500) {
+      const part = hashes.slice(i, i + 500);
+      const rows = await this.db.all<ChunkCols>(
+        `SELECT ${CHUNK_SELECT} FROM chunks c WHERE c.region = ? AND c.hash IN (${placeholders(part.length)})`,
+        [region, ...part],
+      );
+      for (const r of rows) {
+        const loc = toChunk(r);
+        if (loc) out.set(loc.hash.toString('hex'), loc);
+      }
+    }
+    return out;
+  }
+
+  async addPack(region: string, pack: PackRecord, chunks: ReadonlyArray<NewChunk>): Promise<Map<string, ChunkLocation>> {
+    return this.transaction(async (tx) => {
+      const self = tx as SqlCatalog;
+      const now = new Date().toISOString();
+      await self.db.run(
+        `INSERT INTO packs (region, key, size_bytes, zones, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (region, key) DO NOTHING`,
+        [region, pack.key, pack.sizeBytes, pack.zones.join(','), now],
+      );
+      await self.db.runMany(
+        `INSERT INTO chunks (region, hash, pack, pack_offset, stored_length, raw_length, codec, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (region, hash) DO NOTHING`,
+        chunks.map((c) => [region, c.hash, pack.key, c.offset, c.storedLength, c.rawLength, c.codec, now]),
+      );
+      return self.lookupChunks(
+        region,
+        chunks.map((c) => c.hash),
+      );
+    });
+  }
+
+  async packBytes(region: string): Promise<number> {
+    const r = await this.db.get<{ n: number | null }>('SELECT SUM(size_bytes) AS n FROM packs WHERE region = ?', [region]);
+    return Number(r?.n ?? 0);
+  }
+
+  // -- garbage collection -----------------------------------------------------------------------
+
+  async unreferencedChunks(region: string, olderThan: Date, limit: number): Promise<number[]> {
+    const rows = await this.db.all<{ id: number }>(
+      `SELECT c.id FROM chunks c
+       WHERE c.region = ? AND c.created_at < ? AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.chunk_id = c.id)
+       LIMIT ?`,
+      [region, olderThan.toISOString(), limit],
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
+  async deleteChunksIfUnreferenced(ids: ReadonlyArray<number>): Promise<number[]> {
+    const deleted: number[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const rows = await this.db.all<{ id: number }>(
+        `DELETE FROM chunks WHERE id IN (${placeholders(part.length)})
+           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.chunk_id = chunks.id)
+         RETURNING id`,
+        part,
+      );
+      for (const r of rows) deleted.push(Number(r.id));
+    }
+    return deleted;
+  }
+
+  async emptyPacks(region: string, olderThan: Date): Promise<{ key: string; zones: string[] }[]> {
+    const rows = await this.db.all<{ key: string; zones: string }>(
+      `SELECT p.key, p.zones FROM packs p
+       WHERE p.region = ? AND p.created_at < ? AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.region = p.region AND c.pack = p.key)`,
+      [region, olderThan.toISOString()],
+    );
+    return rows.map((r) => ({ key: r.key, zones: r.zones ? r.zones.split(',') : [] }));
+  }
+
+  async deletePack(region: string, packKey: string): Promise<void> {
+    await this.db.run('DELETE FROM packs WHERE region = ? AND key = ?', [region, packKey]);
+  }
+
+  async knownPackKeys(region: string): Promise<Set<string>> {
+    const rows = await this.db.all<{ key: string }>('SELECT key FROM packs WHERE region = ?', [region]);
+    return new Set(rows.map((r) => r.key));
+  }
+
+  // -- jobs -------------------------------------------------------------------------------------
+
+  async enqueueJob(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date): Promise<Job> {
+    const openKey = `${kind}|${target}`;
+    const existing = await this.db.get<JobRow>('SELECT * FROM jobs WHERE open_key = ?', [openKey]);
+    if (existing) return toJob(existing);
+    const now = at.toISOString();
+    const row = await this.db.get<JobRow>(
+      `INSERT INTO jobs (kind, target, state, payload, attempts, error, open_key, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, 0, NULL, ?, ?, ?) RETURNING *`,
+      [kind, target, JSON.stringify(payload), openKey, now, now],
+    );
+    if (!row) throw new Error('job insert returned no row');
+    return toJob(row);
+  }
+
+  async openJobs(): Promise<Job[]> {
+    const rows = await this.db.all<JobRow>("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
+    return rows.map(toJob);
+  }
+
+  async finishJob(id: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<void> {
+    await this.db.run('UPDATE jobs SET state = ?, error = ?, open_key = NULL, updated_at = ? WHERE id = ?', [
+      state,
+      error,
+      at.toISOString(),
+      id,
+    ]);
+  }
+
+  async touchJob(id: number, payload: Record<string, unknown>, at: Date): Promise<void> {
+    await this.db.run("UPDATE jobs SET payload = ?, state = 'running', updated_at = ? WHERE id = ?", [
+      JSON.stringify(payload),
+      at.toISOString(),
+      id,
+    ]);
+  }
+}
+
+interface RgRow {
+  subscription_id: string;
+  name: string;
+  location: string;
+  tags: string;
+  provisioning_state: string;
+  created_at: string;
+}
+
+function toRg(r: RgRow): ResourceGroup {
+  return {
+    subscriptionId: r.subscription_id,
+    name: r.name,
+    location: r.location,
+    tags: JSON.parse(r.tags) as Record<string, string>,
+    provisioningState: r.provisioning_state as ResourceGroup['provisioningState'],
+    createdAt: r.created_at,
+  };
+}
+
+function scope(filter: { subscriptionId?: string; resourceGroup?: string }): { where: string; params: SqlValue[] } {
+  const clauses: string[] = [];
+  const params: SqlValue[] = [];
+  if (filter.subscriptionId) {
+    clauses.push('subscription_id = ?');
+    params.push(key(filter.subscriptionId));
+  }
+  if (filter.resourceGroup) {
+    clauses.push('rg_key = ?');
+    params.push(key(filter.resourceGroup));
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+function liveKey(s: SnapshotRecord): string | null {
+  return s.deletedAt ? null : `${key(s.subscriptionId)}|${key(s.resourceGroup)}|${key(s.name)}`;
+}
+
+function pointParams(p: Point): SqlValue[] {
+  return [
+    p.familyId,
+    p.seq,
+    p.sizeBytes,
+    p.state,
+    p.hidden ? 1 : 0,
+    p.frozenBlocks,
+    p.copiedBlocks,
+    p.cursor,
+    p.frozenMap,
+    p.usedBytes,
+    p.createdAt,
+    p.completedAt,
+    p.errorCode,
+    p.errorMessage,
+  ];
+}

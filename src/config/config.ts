@@ -1,0 +1,85 @@
+/**
+ * @module config/config
+ * `DATA/config.json` (or `--config FILE`): regions with their zones and the limits of the
+ * requirement document. Missing keys take Azure's defaults; unknown keys and values of the wrong
+ * type are a start-up error naming the key, so a typo never silently changes a limit.
+ */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { SnapdiskError } from '../core/errors.js';
+import { DEFAULT_LIMITS, DEFAULT_REGIONS, type Limits, type RegionConfig } from '../core/rules.js';
+
+export interface SnapdiskConfig {
+  regions: Record<string, RegionConfig>;
+  limits: Limits;
+}
+
+export function defaultConfig(): SnapdiskConfig {
+  return {
+    regions: Object.fromEntries(Object.entries(DEFAULT_REGIONS).map(([k, v]) => [k, { zones: [...v.zones] }])),
+    limits: { ...DEFAULT_LIMITS },
+  };
+}
+
+function fail(message: string): never {
+  throw new SnapdiskError('InvalidParameter', `config: ${message}`);
+}
+
+/** Validates a parsed config document and fills in defaults. */
+export function parseConfig(doc: unknown, source = 'config.json'): SnapdiskConfig {
+  const out = defaultConfig();
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) fail(`${source} must hold a JSON object`);
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (key === 'regions') out.regions = parseRegions(value, source);
+    else if (key === 'limits') out.limits = parseLimits(value, source);
+    else fail(`unknown key "${key}" in ${source} (known keys: regions, limits)`);
+  }
+  return out;
+}
+
+function parseRegions(value: unknown, source: string): Record<string, RegionConfig> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`"regions" in ${source} must be an object`);
+  const regions: Record<string, RegionConfig> = {};
+  for (const [name, r] of Object.entries(value as Record<string, unknown>)) {
+    if (!/^[a-z0-9]+$/.test(name)) fail(`region name "${name}" in ${source} must be lowercase letters and digits (like eastus)`);
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) fail(`"regions.${name}" in ${source} must be an object`);
+    const entries = Object.entries(r as Record<string, unknown>);
+    let zones: string[] = [];
+    for (const [k, v] of entries) {
+      if (k !== 'zones') fail(`unknown key "regions.${name}.${k}" in ${source} (known: zones)`);
+      if (!Array.isArray(v) || !v.every((z) => typeof z === 'string' && /^[A-Za-z0-9-]+$/.test(z))) {
+        fail(`"regions.${name}.zones" in ${source} must be an array of zone names like ["1", "2", "3"]`);
+      }
+      zones = v as string[];
+    }
+    regions[name] = { zones };
+  }
+  if (Object.keys(regions).length === 0) fail(`"regions" in ${source} must name at least one region`);
+  return regions;
+}
+
+function parseLimits(value: unknown, source: string): Limits {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`"limits" in ${source} must be an object`);
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (!(k in DEFAULT_LIMITS)) fail(`unknown key "limits.${k}" in ${source} (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(`"limits.${k}" in ${source} must be a positive integer, not ${JSON.stringify(v)}`);
+    limits[k as keyof Limits] = v;
+  }
+  return limits;
+}
+
+/** Reads the config file if it exists; defaults otherwise. */
+export function loadConfig(path: string, required = false): SnapdiskConfig {
+  if (!existsSync(path)) {
+    if (required) fail(`${path} does not exist`);
+    return defaultConfig();
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    fail(`${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return parseConfig(doc, path);
+}

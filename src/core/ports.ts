@@ -1,0 +1,306 @@
+/**
+ * @module core/ports
+ * The interfaces the engine needs from the outside world. Backends implement them; each has a
+ * shared contract suite (`*-suite.ts` under `testing/`) that every implementation runs.
+ *
+ *   Catalog      durable metadata (SQL: SQLite embedded, PostgreSQL for scale-out)
+ *   BlobStore    immutable objects of one zone (pack files): a directory, a bucket
+ *   ChunkStore   content-addressed chunks of one region, on top of BlobStores + the catalog index
+ *   VolumeStore  live disk heads with their persistent bitmaps and copy-on-write logs
+ *   Clock        time, injectable for tests
+ */
+
+import type { Bitmap } from './bitmap.js';
+import type {
+  ChunkLocation,
+  DiskRecord,
+  Family,
+  Grant,
+  Job,
+  JobKind,
+  OperationRecord,
+  Point,
+  ResourceGroup,
+  SnapshotRecord,
+  Subscription,
+} from './model.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+// ---------------------------------------------------------------------------------------------
+// Blob and chunk storage
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  modified: Date;
+}
+
+/**
+ * Immutable objects in one zone. Keys are `/`-separated paths without a leading slash.
+ * Contract:
+ * - `put` is atomic and durable when it resolves: a reader sees the whole object or nothing,
+ *   also after a crash. Putting an existing key with the same bytes is a successful no-op.
+ * - `read` returns exactly `length` bytes; a missing key rejects with code `ChunkNotFound`;
+ *   a range past the end rejects with `IntegrityError` (never a short buffer).
+ * - `delete` of a missing key succeeds (idempotent).
+ * - No method retries: retries and timeouts are decorators.
+ */
+export interface BlobStore {
+  readonly name: string;
+  put(key: string, data: Uint8Array): Promise<void>;
+  read(key: string, offset: number, length: number): Promise<Buffer>;
+  stat(key: string): Promise<BlobInfo | null>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): AsyncIterable<BlobInfo>;
+  /** Releases handles and connections. */
+  close(): Promise<void>;
+}
+
+export interface StoredChunk {
+  id: number;
+  /** True when the chunk was already in the region (no bytes written). */
+  deduplicated: boolean;
+  storedLength: number;
+}
+
+/**
+ * Content-addressed storage for the blocks of one region. Contract:
+ * - `put` stores every block durably (in one or more packs) and indexes it before resolving;
+ *   identical blocks (same SHA-256) are stored once; an all-zero block must never be passed.
+ * - `read` returns the block's bytes verified against their hash; a mismatch is an
+ *   `IntegrityError` naming the chunk (or is healed from another zone), never wrong bytes;
+ *   a missing pack is `ChunkNotFound`.
+ */
+export interface ChunkStore {
+  readonly region: string;
+  put(blocks: ReadonlyArray<Uint8Array>): Promise<StoredChunk[]>;
+  read(chunk: ChunkLocation): Promise<Buffer>;
+  /** Bytes of pack objects in this region (the physical footprint of one replica). */
+  storedBytes(): Promise<number>;
+  /** Removes a pack object from every zone (GC, after its chunks left the index). */
+  deletePack(key: string): Promise<void>;
+  /** Pack objects present in any zone, for GC of packs a crash left unindexed. */
+  listPacks(): AsyncIterable<BlobInfo>;
+  close(): Promise<void>;
+}
+
+/** The part of the catalog a ChunkStore needs: where each chunk of a region lives. */
+export interface ChunkIndex {
+  /** Existing chunks among `hashes` (hex keys), for deduplication. */
+  lookupChunks(region: string, hashes: ReadonlyArray<Buffer>): Promise<Map<string, ChunkLocation>>;
+  /** Records a new pack and its chunks; chunks that appeared meanwhile keep their first copy. */
+  addPack(region: string, pack: PackRecord, chunks: ReadonlyArray<NewChunk>): Promise<Map<string, ChunkLocation>>;
+  packBytes(region: string): Promise<number>;
+}
+
+export interface PackRecord {
+  key: string;
+  sizeBytes: number;
+  zones: string[];
+}
+
+export interface NewChunk {
+  hash: Buffer;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Volumes (disk heads)
+
+/** A bitmap whose changes are written through to its file before the call returns. */
+export interface PersistentBitmap {
+  readonly bits: Bitmap;
+  /** Sets [from, to); returns how many bits were newly set. */
+  setRange(from: number, to: number): number;
+  /** Clears [from, to); returns how many bits were cleared. */
+  clearRange(from: number, to: number): number;
+}
+
+/** Old contents of blocks saved before an overwrite (copy-on-write for a pending snapshot). */
+export interface CowLog {
+  has(block: number): boolean;
+  /** Fills `target` (one block) with the saved bytes. */
+  read(block: number, target: Uint8Array): void;
+  /** Saves one block's old bytes; a second append of the same block is ignored. */
+  append(block: number, data: Uint8Array): void;
+  readonly size: number;
+}
+
+/**
+ * One disk head: a sparse file plus named bitmaps and cow logs kept beside it. All data methods
+ * are synchronous so that the engine can make multi-step updates atomic with respect to other
+ * requests (the event loop does not interleave them); `flush` is the durability barrier.
+ * Process crashes lose nothing that a method has returned from (data sits in the page cache);
+ * power loss is detected at open (`reopenedAfterReboot`) and handled by the engine.
+ */
+export interface Volume {
+  readonly id: string;
+  readonly sizeBytes: number;
+  /** True when the volume was not closed cleanly and the machine has rebooted since. */
+  readonly reopenedAfterReboot: boolean;
+  read(target: Uint8Array, offset: number): void;
+  write(data: Uint8Array, offset: number): void;
+  /** Grow only. */
+  resize(sizeBytes: number): void;
+  /** Makes every write, bitmap change and cow append so far durable. */
+  flush(): Promise<void>;
+  /** Opens (creating when absent) a bitmap of `length` bits. Re-opening returns the same object. */
+  bitmap(name: string, length: number): PersistentBitmap;
+  hasBitmap(name: string): boolean;
+  dropBitmap(name: string): void;
+  cowLog(name: string): CowLog;
+  dropCowLog(name: string): void;
+  /** Releases file handles; marks a clean shutdown. */
+  close(): void;
+}
+
+export interface VolumeStore {
+  open(id: string, sizeBytes: number): Volume;
+  exists(id: string): boolean;
+  remove(id: string): Promise<void>;
+  list(): string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog
+
+export interface ListPage<T> {
+  items: T[];
+  /** Opaque continuation, absent on the last page. */
+  next?: string;
+}
+
+export interface EntryRow {
+  block: number;
+  point: number;
+  /** Null: the block became zero at this point. */
+  chunk: ChunkLocation | null;
+}
+
+export interface NewEntry {
+  block: number;
+  chunkId: number | null;
+}
+
+export interface ResourceCatalog {
+  putSubscription(s: Subscription): Promise<void>;
+  getSubscription(id: string): Promise<Subscription | null>;
+  listSubscriptions(): Promise<Subscription[]>;
+
+  putResourceGroup(g: ResourceGroup): Promise<void>;
+  getResourceGroup(subscriptionId: string, name: string): Promise<ResourceGroup | null>;
+  listResourceGroups(subscriptionId: string): Promise<ResourceGroup[]>;
+  deleteResourceGroup(subscriptionId: string, name: string): Promise<void>;
+
+  insertDisk(d: DiskRecord): Promise<void>;
+  updateDisk(d: DiskRecord): Promise<void>;
+  getDisk(subscriptionId: string, resourceGroup: string, name: string): Promise<DiskRecord | null>;
+  getDiskById(uniqueId: string): Promise<DiskRecord | null>;
+  listDisks(filter: { subscriptionId?: string; resourceGroup?: string }): Promise<DiskRecord[]>;
+  deleteDisk(uniqueId: string): Promise<void>;
+
+  insertSnapshot(s: SnapshotRecord): Promise<void>;
+  updateSnapshot(s: SnapshotRecord): Promise<void>;
+  getSnapshot(subscriptionId: string, resourceGroup: string, name: string): Promise<SnapshotRecord | null>;
+  getSnapshotById(uniqueId: string): Promise<SnapshotRecord | null>;
+  /** Live (not deleted) snapshots; `includeDeleted` for usage reports. */
+  listSnapshots(filter: {
+    subscriptionId?: string;
+    resourceGroup?: string;
+    familyId?: string;
+    includeDeleted?: boolean;
+  }): Promise<SnapshotRecord[]>;
+
+  /** Records an accepted incremental snapshot creation (for the per-5-minutes rate). */
+  logSnapshotCreation(diskId: string, at: Date): Promise<void>;
+  countSnapshotCreations(diskId: string, since: Date): Promise<Date[]>;
+
+  insertGrant(g: Grant): Promise<void>;
+  getGrant(id: string): Promise<Grant | null>;
+  listActiveGrants(filter: { resourceUniqueId?: string; familyId?: string }, now: Date): Promise<Grant[]>;
+  revokeGrants(resourceUniqueId: string, at: Date): Promise<number>;
+
+  putOperation(op: OperationRecord): Promise<void>;
+  getOperation(id: string): Promise<OperationRecord | null>;
+}
+
+export interface MapCatalog {
+  insertFamily(f: Family): Promise<void>;
+  getFamily(id: string): Promise<Family | null>;
+  deleteFamily(id: string): Promise<void>;
+
+  insertPoint(p: Point): Promise<void>;
+  /** Progress of a copying point (targeted update: other fields may change concurrently). */
+  setPointProgress(familyId: string, seq: number, cursor: number, copiedBlocks: number): Promise<void>;
+  completePoint(familyId: string, seq: number, usedBytes: number, at: Date): Promise<void>;
+  failPoint(familyId: string, seq: number, code: string, message: string, at: Date): Promise<void>;
+  setPointHidden(familyId: string, seq: number, hidden: boolean): Promise<void>;
+  setPointUsed(familyId: string, seq: number, usedBytes: number): Promise<void>;
+  updateFamilyDisk(id: string, diskId: string | null): Promise<void>;
+  getPoint(familyId: string, seq: number): Promise<Point | null>;
+  listPoints(familyId: string): Promise<Point[]>;
+  deletePoint(familyId: string, seq: number): Promise<void>;
+  /** Whether anything other than the family's own chain still needs the point. */
+  pointReferences(familyId: string, seq: number): Promise<{ snapshots: number; bases: number }>;
+
+  insertEntries(familyId: string, point: number, entries: ReadonlyArray<NewEntry>): Promise<void>;
+  /**
+   * The newest entry at or before `point` for every block in [fromBlock, toBlock) that has one
+   * in this family (not following the base), ordered by block.
+   */
+  resolveEntries(familyId: string, point: number, fromBlock: number, toBlock: number): Promise<EntryRow[]>;
+  /**
+   * For blocks ≥ fromBlock that have an entry in (afterPoint, upToPoint], the newest such entry,
+   * ordered by block, at most `limit` blocks.
+   */
+  changedEntries(
+    familyId: string,
+    afterPoint: number,
+    upToPoint: number,
+    fromBlock: number,
+    limit: number,
+  ): Promise<EntryRow[]>;
+  /** Moves the entries of `point` that `successor` lacks onto it, then drops the rest. */
+  mergePointInto(familyId: string, point: number, successor: number): Promise<void>;
+  deletePointEntries(familyId: string, point: number): Promise<void>;
+  /** Sum of raw bytes of non-zero newest entries in (afterPoint, upToPoint]. */
+  changedBytes(familyId: string, afterPoint: number, upToPoint: number): Promise<number>;
+  /** Chunk ids among `ids` that still exist (a sweep may have removed a dedup hit). */
+  existingChunks(ids: ReadonlyArray<number>): Promise<Set<number>>;
+}
+
+export interface GcCatalog {
+  /** Chunks of a region no entry references, created before `olderThan`. */
+  unreferencedChunks(region: string, olderThan: Date, limit: number): Promise<number[]>;
+  /** Deletes chunk rows that are still unreferenced; returns the ids really deleted. */
+  deleteChunksIfUnreferenced(ids: ReadonlyArray<number>): Promise<number[]>;
+  /** Packs of a region without any chunk row, created before `olderThan`. */
+  emptyPacks(region: string, olderThan: Date): Promise<{ key: string; zones: string[] }[]>;
+  deletePack(region: string, key: string): Promise<void>;
+  knownPackKeys(region: string): Promise<Set<string>>;
+}
+
+export interface JobCatalog {
+  /** Inserts a job unless an open one of the same kind and target exists; returns the open job. */
+  enqueueJob(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date): Promise<Job>;
+  openJobs(): Promise<Job[]>;
+  finishJob(id: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<void>;
+  touchJob(id: number, payload: Record<string, unknown>, at: Date): Promise<void>;
+}
+
+export interface Catalog extends ResourceCatalog, MapCatalog, GcCatalog, JobCatalog, ChunkIndex {
+  /**
+   * Runs `fn` in one transaction: all its writes commit together or not at all. Calls on the
+   * outer catalog wait until the transaction ends. Do not do slow I/O inside.
+   */
+  transaction<T>(fn: (tx: Catalog) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

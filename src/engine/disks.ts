@@ -1,0 +1,483 @@
+/**
+ * @module engine/disks
+ * Managed disks: creation (empty, for upload, as an instant copy of a snapshot or another disk),
+ * updates (grow-only resize, sku, tags), deletion, attach state, and the data path that NBD and
+ * the page-blob surface use.
+ *
+ * A disk created from a snapshot gets an empty head and the snapshot's (family, point) as its
+ * base: reads of blocks not hydrated yet fetch from the chunk store, and a background job copies
+ * the rest (`completionPercent`). A disk copied from a disk first takes a hidden point of the
+ * source (a snapshot nobody sees) and then restores from it, so both are instant.
+ */
+
+import { invalid, notAllowed, SnapdiskError } from '../core/errors.js';
+import { parseResourceId, resourceId } from '../core/ids.js';
+import type { CreationData, DiskRecord, DiskSku, ResourceKey, SectorSize, SnapshotRecord } from '../core/model.js';
+import {
+  isUltraClass,
+  validateDiskSizeGb,
+  validateResourceName,
+  validateSectorSize,
+  validateUploadSize,
+} from '../core/rules.js';
+import { GiB } from '../core/units.js';
+import type { EngineContext } from './context.js';
+import type { DiskRecords } from './disk-records.js';
+import type { Hydrator } from './hydration.js';
+import type { JobRunner } from './jobs.js';
+import type { Points } from './points.js';
+import type { Resources } from './resources.js';
+import type { Extent } from './runtime.js';
+import type { Resolver } from './resolver.js';
+import type { Runtimes } from './runtimes.js';
+
+export interface DiskSpec extends ResourceKey {
+  location?: string;
+  sku?: DiskSku;
+  zones?: string[];
+  sizeGb?: number;
+  creationData: CreationData;
+  tags?: Record<string, string>;
+  properties?: Record<string, unknown>;
+  maxShares?: number;
+}
+
+export interface DiskPatch {
+  sku?: DiskSku;
+  sizeGb?: number;
+  tags?: Record<string, string>;
+  properties?: Record<string, unknown>;
+  maxShares?: number;
+}
+
+/** What the data surfaces hold while they use a disk. */
+export interface DiskHandle {
+  readonly disk: DiskRecord;
+  readonly sizeBytes: number;
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Uint8Array): Promise<void>;
+  zero(offset: number, length: number): Promise<void>;
+  flush(): Promise<void>;
+  extents(offset: number, length: number): Promise<Extent[]>;
+}
+
+const UPLOAD_STATES = new Set(['ReadyToUpload', 'ActiveUpload']);
+
+export class Disks {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly resources: Resources,
+    private readonly runtimes: Runtimes,
+    private readonly records: DiskRecords,
+    private readonly points: Points,
+    private readonly resolver: Resolver,
+    private readonly hydrator: Hydrator,
+    private readonly jobs: JobRunner,
+  ) {}
+
+  async find(key: ResourceKey): Promise<DiskRecord | null> {
+    return this.ctx.catalog.getDisk(key.subscriptionId, key.resourceGroup, key.name);
+  }
+
+  async get(key: ResourceKey): Promise<DiskRecord> {
+    await this.resources.requireGroup(key.subscriptionId, key.resourceGroup);
+    const d = await this.find(key);
+    if (!d) throw notFound('disks', key);
+    return d;
+  }
+
+  async getById(uniqueId: string): Promise<DiskRecord> {
+    const d = await this.ctx.catalog.getDiskById(uniqueId);
+    if (!d) throw new SnapdiskError('ResourceNotFound', `The disk with unique id ${uniqueId} was not found.`);
+    return d;
+  }
+
+  async list(filter: { subscriptionId: string; resourceGroup?: string }): Promise<DiskRecord[]> {
+    if (filter.resourceGroup) await this.resources.requireGroup(filter.subscriptionId, filter.resourceGroup);
+    else await this.resources.requireSubscription(filter.subscriptionId);
+    return this.ctx.catalog.listDisks(filter);
+  }
+
+  /** Background copy progress of a restored disk in percent (100 when there is nothing to copy). */
+  completionPercent(d: DiskRecord): number {
+    if (d.hydration !== 'hydrating') return 100;
+    if (d.hydrationTotalBlocks <= 0) return 0;
+    return Math.min(100, Math.floor((d.hydrationDoneBlocks / d.hydrationTotalBlocks) * 1000) / 10);
+  }
+
+  /** PUT: creates the disk, or updates the updatable fields of an existing one. */
+  async createOrUpdate(spec: DiskSpec): Promise<{ disk: DiskRecord; created: boolean }> {
+    validateResourceName(spec.name, 'disk');
+    const group = await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup);
+    const existing = await this.find(spec);
+    if (existing) {
+      const patch: DiskPatch = {};
+      if (spec.tags) patch.tags = spec.tags;
+      if (spec.properties) patch.properties = spec.properties;
+      if (spec.sku && spec.sku !== existing.sku) patch.sku = spec.sku;
+      if (spec.sizeGb !== undefined && spec.sizeGb * GiB !== existing.sizeBytes) patch.sizeGb = spec.sizeGb;
+      if (spec.maxShares !== undefined) patch.maxShares = spec.maxShares;
+      return { disk: await this.update(spec, patch), created: false };
+    }
+    const location = (spec.location ?? group.location).toLowerCase();
+    const region = this.ctx.region(location);
+    const sku = spec.sku ?? 'Standard_LRS';
+    const zones = spec.zones ?? [];
+    for (const z of zones) {
+      if (!region.zones.includes(z)) {
+        throw invalid(`Zone '${z}' is not available in ${location}.`, 'zones', region.zones.length ? `Use one of ${region.zones.join(', ')}.` : `${location} has no availability zones.`);
+      }
+    }
+    if (zones.length > 1) throw invalid('A disk can be placed in at most one zone.', 'zones');
+    if ((sku === 'Premium_ZRS' || sku === 'StandardSSD_ZRS') && region.zones.length === 0) {
+      throw invalid(`Zone-redundant disks (${sku}) are not available in ${location}: it has no zones.`, 'sku.name');
+    }
+    const base = this.newRecord(spec, location, sku, zones);
+    const disk = await this.initialize(base, spec);
+    await this.ctx.catalog.insertDisk(disk);
+    const rt = await this.runtimes.get(disk);
+    await rt.flush();
+    if (disk.hydration === 'hydrating') {
+      const job = await this.ctx.catalog.enqueueJob('hydrate', disk.uniqueId, {}, this.ctx.now());
+      this.jobs.schedule(job);
+    }
+    return { disk, created: true };
+  }
+
+  private newRecord(spec: DiskSpec, location: string, sku: DiskSku, zones: string[]): DiskRecord {
+    return {
+      subscriptionId: spec.subscriptionId.toLowerCase(),
+      resourceGroup: spec.resourceGroup,
+      name: spec.name,
+      uniqueId: this.ctx.newId(),
+      location,
+      zones,
+      sku,
+      sizeBytes: 0,
+      logicalSectorSize: 512,
+      diskState: 'Unattached',
+      provisioningState: 'Succeeded',
+      creationData: { createOption: spec.creationData.createOption },
+      tags: spec.tags ?? {},
+      properties: spec.properties ?? {},
+      managedBy: null,
+      maxShares: spec.maxShares ?? 1,
+      timeCreated: this.ctx.nowIso(),
+      familyId: null,
+      trackingPoint: 0,
+      baseFamilyId: null,
+      basePoint: 0,
+      hydration: 'none',
+      hydrationTotalBlocks: 0,
+      hydrationDoneBlocks: 0,
+    };
+  }
+
+  /** Fills size, sector size, state and base according to the create option. */
+  private async initialize(d: DiskRecord, spec: DiskSpec): Promise<DiskRecord> {
+    const cd = spec.creationData;
+    const extra = cd.extra ? { extra: cd.extra } : {};
+    switch (cd.createOption) {
+      case 'Empty': {
+        if (spec.sizeGb === undefined) {
+          throw invalid('diskSizeGB is required when createOption is Empty.', 'properties.diskSizeGB');
+        }
+        const sector = validateSectorSize(cd.logicalSectorSize, d.sku);
+        return {
+          ...d,
+          sizeBytes: validateDiskSizeGb(spec.sizeGb),
+          logicalSectorSize: sector,
+          creationData: { createOption: 'Empty', ...(isUltraClass(d.sku) ? { logicalSectorSize: sector } : {}), ...extra },
+        };
+      }
+      case 'Upload': {
+        const upload = validateUploadSize(cd.uploadSizeBytes);
+        if (cd.logicalSectorSize === 4096) {
+          throw invalid('An upload disk receives a VHD, which has 512-byte sectors: logicalSectorSize 4096 is not possible.', 'properties.creationData.logicalSectorSize');
+        }
+        return {
+          ...d,
+          sizeBytes: upload - 512,
+          logicalSectorSize: 512,
+          diskState: 'ReadyToUpload',
+          creationData: { createOption: 'Upload', uploadSizeBytes: upload, ...extra },
+        };
+      }
+      case 'Copy':
+      case 'Import':
+        return this.initializeCopy(d, spec);
+      default:
+        throw invalid(
+          `createOption '${cd.createOption}' is not supported for disks.`,
+          'properties.creationData.createOption',
+          'Use Empty, Upload, Copy (from a disk or snapshot) or Import (from a SAS URL of this server).',
+        );
+    }
+  }
+
+  private async initializeCopy(d: DiskRecord, spec: DiskSpec): Promise<DiskRecord> {
+    const cd = spec.creationData;
+    if (!cd.sourceResourceId) {
+      throw invalid(`sourceResourceId is required when createOption is ${cd.createOption}.`, 'properties.creationData.sourceResourceId');
+    }
+    const src = parseResourceId(cd.sourceResourceId);
+    if (src.kind === 'snapshots') {
+      const snap = await this.ctx.catalog.getSnapshot(src.subscriptionId, src.resourceGroup, src.name);
+      if (!snap) throw notFound('snapshots', src);
+      return this.fromSnapshot(d, spec, snap);
+    }
+    const source = await this.ctx.catalog.getDisk(src.subscriptionId, src.resourceGroup, src.name);
+    if (!source) throw notFound('disks', src);
+    return this.fromDisk(d, spec, source);
+  }
+
+  private async fromSnapshot(d: DiskRecord, spec: DiskSpec, snap: SnapshotRecord): Promise<DiskRecord> {
+    if (snap.location !== d.location) {
+      throw invalid(
+        `The snapshot ${snap.name} is in ${snap.location}; a disk created from it must be in the same region, not ${d.location}.`,
+        'location',
+        'Copy the snapshot to the target region first (createOption CopyStart), then create the disk there.',
+      );
+    }
+    if (snap.provisioningState === 'Failed') throw notAllowed(`The snapshot ${snap.name} failed and cannot be used to create a disk.`);
+    if (snap.logicalSectorSize === 4096 && !isUltraClass(d.sku)) {
+      throw notAllowed(
+        `The snapshot ${snap.name} has a 4096-byte logical sector size (VHDX): it can only create UltraSSD_LRS or PremiumV2_LRS disks, not ${d.sku}.`,
+      );
+    }
+    const pct = await this.points.progress(snap.familyId, snap.point);
+    if (isUltraClass(snap.sourceDiskSku) && pct < 100) {
+      throw notAllowed(
+        `The snapshot ${snap.name} of an ${snap.sourceDiskSku} disk is still in background copy (completionPercent ${pct}): it can be used once completionPercent reaches 100.`,
+        `Check with: az snapshot show -g ${snap.resourceGroup} -n ${snap.name} --query completionPercent`,
+      );
+    }
+    if (isUltraClass(snap.sourceDiskSku)) await this.checkConcurrentCreations(snap);
+    const sizeBytes = spec.sizeGb !== undefined ? validateDiskSizeGb(spec.sizeGb) : snap.sizeBytes;
+    if (sizeBytes < snap.sizeBytes) {
+      throw invalid(
+        `diskSizeGB ${spec.sizeGb} is smaller than the snapshot ${snap.name} (${snap.sizeBytes / GiB} GiB).`,
+        'properties.diskSizeGB',
+      );
+    }
+    const sector: SectorSize = snap.logicalSectorSize;
+    return {
+      ...d,
+      sizeBytes,
+      logicalSectorSize: sector,
+      creationData: {
+        createOption: spec.creationData.createOption,
+        sourceResourceId: resourceId('snapshots', snap),
+        sourceUniqueId: snap.uniqueId,
+        ...(spec.creationData.sourceUri ? { sourceUri: spec.creationData.sourceUri } : {}),
+        ...(spec.creationData.storageAccountId ? { storageAccountId: spec.creationData.storageAccountId } : {}),
+        ...(isUltraClass(d.sku) ? { logicalSectorSize: sector } : {}),
+      },
+      baseFamilyId: snap.familyId,
+      basePoint: snap.point,
+      hydration: 'hydrating',
+      hydrationTotalBlocks: -1,
+      hydrationDoneBlocks: 0,
+    };
+  }
+
+  private async checkConcurrentCreations(snap: SnapshotRecord): Promise<void> {
+    const limit = this.ctx.limits.concurrentDiskCreationsPerSnapshot;
+    const all = await this.ctx.catalog.listDisks({});
+    const active = all.filter((x) => x.creationData.sourceUniqueId === snap.uniqueId && x.hydration === 'hydrating').length;
+    if (active >= limit) {
+      throw notAllowed(
+        `At most ${limit} disks can be created at the same time from a snapshot of an Ultra Disk or Premium SSD v2 (concurrentDiskCreationsPerSnapshot); ${active} are still being created from ${snap.name}.`,
+        'Wait until one of them reaches completionPercent 100, then retry.',
+      );
+    }
+  }
+
+  private async fromDisk(d: DiskRecord, spec: DiskSpec, source: DiskRecord): Promise<DiskRecord> {
+    if (source.location !== d.location) {
+      throw invalid(`The source disk ${source.name} is in ${source.location}; a copy must be in the same region, not ${d.location}.`, 'location');
+    }
+    if (UPLOAD_STATES.has(source.diskState)) {
+      throw notAllowed(`The disk ${source.name} is waiting for an upload (${source.diskState}) and cannot be copied yet.`);
+    }
+    if (source.logicalSectorSize === 4096 && !isUltraClass(d.sku)) {
+      throw notAllowed(`The disk ${source.name} has 4096-byte sectors: copies of it must be UltraSSD_LRS or PremiumV2_LRS disks.`);
+    }
+    const sizeBytes = spec.sizeGb !== undefined ? validateDiskSizeGb(spec.sizeGb) : source.sizeBytes;
+    if (sizeBytes < source.sizeBytes) {
+      throw invalid(`diskSizeGB ${spec.sizeGb} is smaller than the source disk ${source.name}.`, 'properties.diskSizeGB');
+    }
+    const point = await this.points.create(source.uniqueId, { hidden: true });
+    return {
+      ...d,
+      sizeBytes,
+      logicalSectorSize: source.logicalSectorSize,
+      creationData: {
+        createOption: 'Copy',
+        sourceResourceId: resourceId('disks', source),
+        sourceUniqueId: source.uniqueId,
+      },
+      baseFamilyId: point.familyId,
+      basePoint: point.seq,
+      hydration: 'hydrating',
+      hydrationTotalBlocks: -1,
+      hydrationDoneBlocks: 0,
+    };
+  }
+
+  /** PATCH: tags, properties, sku and a grow-only resize. */
+  async update(key: ResourceKey, patch: DiskPatch): Promise<DiskRecord> {
+    const disk = await this.get(key);
+    if (patch.sku && patch.sku !== disk.sku && (isUltraClass(patch.sku) || isUltraClass(disk.sku))) {
+      throw notAllowed(`The sku of disk ${disk.name} cannot change from ${disk.sku} to ${patch.sku}.`);
+    }
+    let updated = await this.records.mutate(disk.uniqueId, (d) => ({
+      ...d,
+      ...(patch.tags ? { tags: patch.tags } : {}),
+      ...(patch.properties ? { properties: { ...d.properties, ...patch.properties } } : {}),
+      ...(patch.sku ? { sku: patch.sku } : {}),
+      ...(patch.maxShares !== undefined ? { maxShares: patch.maxShares } : {}),
+    }));
+    if (patch.sizeGb !== undefined) updated = await this.resize(updated, validateDiskSizeGb(patch.sizeGb));
+    return updated;
+  }
+
+  private async resize(disk: DiskRecord, sizeBytes: number): Promise<DiskRecord> {
+    if (sizeBytes === disk.sizeBytes) return disk;
+    if (sizeBytes < disk.sizeBytes) {
+      throw notAllowed(
+        `Disk ${disk.name} cannot shrink from ${disk.sizeBytes / GiB} GiB to ${sizeBytes / GiB} GiB: disks only grow.`,
+        'Create a new, smaller disk and copy the data instead.',
+      );
+    }
+    if (disk.diskState !== 'Unattached' && disk.diskState !== 'Attached') {
+      throw notAllowed(`Disk ${disk.name} cannot be resized while it is ${disk.diskState}.`);
+    }
+    const rt = await this.runtimes.get(disk);
+    return this.records.locks.run(disk.uniqueId, async () => {
+      if (isUltraClass(disk.sku) && rt.pending.length > 0) {
+        await this.points.failPending(
+          rt,
+          'DiskResizedDuringCopy',
+          `The disk ${disk.name} was resized while this snapshot was in background copy; snapshots of Ultra Disks and Premium SSD v2 disks under background copy fail when the disk grows.`,
+        );
+      }
+      rt.resize(sizeBytes);
+      await rt.flush();
+      return this.records.mutateLocked(disk.uniqueId, (d) => ({ ...d, sizeBytes }));
+    });
+  }
+
+  /** DELETE: false when the disk does not exist. */
+  async delete(key: ResourceKey): Promise<boolean> {
+    await this.resources.requireGroup(key.subscriptionId, key.resourceGroup);
+    const disk = await this.find(key);
+    if (!disk) return false;
+    await this.deleteRecord(disk);
+    return true;
+  }
+
+  async deleteRecord(disk: DiskRecord): Promise<void> {
+    const rt = this.runtimes.peek(disk.uniqueId);
+    if (disk.diskState === 'Attached' || (rt && rt.connections > 0)) {
+      throw notAllowed(`Disk ${disk.name} is attached (${disk.managedBy ?? 'NBD'}) and cannot be deleted.`, 'Disconnect its NBD clients first.');
+    }
+    if (disk.diskState === 'ActiveSAS' || disk.diskState === 'ActiveUpload') {
+      throw notAllowed(`Disk ${disk.name} has an active SAS (${disk.diskState}) and cannot be deleted.`, 'Revoke access first (endGetAccess).');
+    }
+    // snapshots still copying out of this head must finish first
+    while (rt && rt.pending.length > 0) await new Promise((r) => setTimeout(r, 20));
+    await this.records.locks.run(disk.uniqueId, async () => {
+      await this.ctx.catalog.transaction(async (tx) => {
+        await tx.deleteDisk(disk.uniqueId);
+        if (disk.familyId) await tx.updateFamilyDisk(disk.familyId, null);
+        await tx.revokeGrants(disk.uniqueId, this.ctx.now());
+      });
+      this.runtimes.unload(disk.uniqueId);
+      await this.ctx.volumes.remove(disk.uniqueId);
+    });
+    if (disk.familyId) {
+      this.resolver.forgetFamily(disk.familyId);
+      await this.points.release(disk.familyId, disk.trackingPoint);
+      const left = await this.ctx.catalog.listPoints(disk.familyId);
+      if (left.length === 0) await this.points.dropFamily(disk.familyId);
+    }
+    if (disk.baseFamilyId) await this.points.release(disk.baseFamilyId, disk.basePoint);
+  }
+
+  // -- data path ---------------------------------------------------------------------------------
+
+  /** A handle for data access; it follows the disk through resizes. */
+  async open(uniqueId: string): Promise<DiskHandle> {
+    const disk = await this.getById(uniqueId);
+    const rt = await this.runtimes.get(disk);
+    const holes = (blocks: number[]): Promise<Map<number, boolean>> =>
+      rt.disk.baseFamilyId ? this.resolver.holes(rt.disk.baseFamilyId, rt.disk.basePoint, blocks) : Promise.resolve(new Map(blocks.map((b) => [b, true])));
+    return {
+      get disk() {
+        return rt.disk;
+      },
+      get sizeBytes() {
+        return rt.sizeBytes;
+      },
+      read: (offset, length) => rt.read(offset, length),
+      write: (offset, data) => rt.write(offset, data),
+      zero: (offset, length) => rt.zero(offset, length),
+      flush: () => rt.flush(),
+      extents: (offset, length) => rt.extents(offset, length, holes),
+    };
+  }
+
+  /** A read-write NBD connection: the disk becomes Attached. */
+  async attach(uniqueId: string, client: string): Promise<DiskHandle> {
+    const disk = await this.getById(uniqueId);
+    const rt = await this.runtimes.get(disk);
+    await this.records.mutate(uniqueId, (d) => {
+      if (d.diskState === 'ActiveSAS' || d.diskState === 'ActiveSASFrozen') {
+        throw notAllowed(`Disk ${d.name} has an active SAS and cannot be attached.`, 'Revoke access (endGetAccess) first.');
+      }
+      if (UPLOAD_STATES.has(d.diskState)) {
+        throw notAllowed(`Disk ${d.name} is waiting for an upload (${d.diskState}) and cannot be attached.`, 'Finish the upload with endGetAccess first.');
+      }
+      rt.connections++;
+      return rt.connections === 1 ? { ...d, diskState: 'Attached', managedBy: client } : d;
+    });
+    return this.open(uniqueId);
+  }
+
+  async detach(uniqueId: string): Promise<void> {
+    const rt = this.runtimes.peek(uniqueId);
+    if (!rt || rt.connections === 0) return;
+    await rt.flush();
+    await this.records.mutate(uniqueId, (d) => {
+      rt.connections = Math.max(0, rt.connections - 1);
+      return rt.connections === 0 ? { ...d, diskState: 'Unattached', managedBy: null } : d;
+    });
+  }
+
+  /** After a restart no connection survives: Attached disks go back to Unattached. */
+  async resetAttachments(): Promise<void> {
+    for (const d of await this.ctx.catalog.listDisks({})) {
+      if (d.diskState === 'Attached') await this.records.mutate(d.uniqueId, (x) => ({ ...x, diskState: 'Unattached', managedBy: null }));
+    }
+  }
+
+  /** Hydration job: computes the total once, then copies. */
+  async hydrate(diskId: string, signal: AbortSignal): Promise<void> {
+    const disk = await this.ctx.catalog.getDiskById(diskId);
+    if (!disk || disk.hydration !== 'hydrating' || !disk.baseFamilyId) return;
+    if (disk.hydrationTotalBlocks < 0) {
+      const rt = await this.runtimes.get(disk);
+      const total = await this.hydrator.countBaseBlocks(disk.baseFamilyId, disk.basePoint, rt.blocks);
+      await this.records.mutate(diskId, (d) => ({ ...d, hydrationTotalBlocks: total }));
+    }
+    await this.hydrator.run(diskId, signal);
+  }
+}
+
+export function notFound(kind: 'disks' | 'snapshots', key: ResourceKey): SnapdiskError {
+  return new SnapdiskError(
+    'ResourceNotFound',
+    `The Resource 'Microsoft.Compute/${kind}/${key.name}' under resource group '${key.resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+  );
+}

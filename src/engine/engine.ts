@@ -1,0 +1,117 @@
+/**
+ * @module engine/engine
+ * The engine facade: builds the services over the ports, resumes background work on open, and
+ * stops it cleanly on close. Surfaces (ARM, page blob, NBD, CLI) use only what this exposes.
+ */
+
+import { SnapdiskError } from '../core/errors.js';
+import { EngineContext, type EngineDeps } from './context.js';
+import { DiskRecords } from './disk-records.js';
+import { Disks } from './disks.js';
+import { Gc } from './gc.js';
+import { Grants } from './grants.js';
+import { Hydrator } from './hydration.js';
+import { JobRunner } from './jobs.js';
+import { KeyedMutex } from './locks.js';
+import { Maps } from './maps.js';
+import { Points } from './points.js';
+import { Resolver } from './resolver.js';
+import { Resources } from './resources.js';
+import { Runtimes } from './runtimes.js';
+import { Snapshots } from './snapshots.js';
+import { Usage } from './usage.js';
+
+export class Engine {
+  readonly ctx: EngineContext;
+  readonly resources: Resources;
+  readonly disks: Disks;
+  readonly snapshots: Snapshots;
+  readonly grants: Grants;
+  readonly usage: Usage;
+  readonly gc: Gc;
+  readonly points: Points;
+  readonly runtimes: Runtimes;
+  readonly resolver: Resolver;
+  readonly maps: Maps;
+  private readonly jobs: JobRunner;
+  private sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(deps: EngineDeps) {
+    this.ctx = new EngineContext(deps);
+    const locks = new KeyedMutex();
+    this.jobs = new JobRunner(this.ctx);
+    let runtimes: Runtimes | null = null;
+    this.resolver = new Resolver(this.ctx, { runtimeForFamily: (f) => runtimes?.runtimeForFamily(f) ?? null });
+    runtimes = new Runtimes(this.ctx, this.resolver);
+    this.runtimes = runtimes;
+    this.maps = new Maps(this.ctx, this.resolver, runtimes);
+    const records = new DiskRecords(this.ctx, runtimes, locks);
+    this.points = new Points(this.ctx, this.resolver, this.maps, runtimes, this.jobs, locks);
+    const hydrator = new Hydrator(this.ctx, this.resolver, this.maps, runtimes, records);
+    this.resources = new Resources(this.ctx);
+    this.disks = new Disks(this.ctx, this.resources, runtimes, records, this.points, this.resolver, hydrator, this.jobs);
+    this.snapshots = new Snapshots(this.ctx, this.resources, this.points, this.resolver, this.maps, runtimes);
+    this.grants = new Grants(this.ctx, records, runtimes, this.snapshots);
+    this.usage = new Usage(this.ctx, this.snapshots);
+    this.gc = new Gc(this.ctx);
+
+    this.jobs.register('snapshot-copy', {
+      handler: (job, signal) => this.points.copy(job.target, signal),
+      lane: (job) => `copy:${job.target.slice(0, job.target.lastIndexOf(':'))}`,
+    });
+    this.jobs.register('hydrate', {
+      handler: (job, signal) => this.disks.hydrate(job.target, signal),
+      lane: (job) => `hydrate:${job.target}`,
+    });
+    runtimes.onPowerLoss = async (rt) => {
+      await this.points.failPending(
+        rt,
+        'InterruptedByHostRestart',
+        'The host restarted before the background copy of this snapshot finished; its content could not be guaranteed.',
+      );
+      rt.markAllDirty();
+    };
+  }
+
+  /** Builds the engine and resumes what a previous run left unfinished. */
+  static async open(deps: EngineDeps): Promise<Engine> {
+    const engine = new Engine(deps);
+    await engine.disks.resetAttachments();
+    // load the heads of disks with pending copies before any read can ask for those snapshots
+    for (const job of await engine.ctx.catalog.openJobs()) {
+      if (job.kind !== 'snapshot-copy' && job.kind !== 'hydrate') continue;
+      const diskId = job.kind === 'hydrate' ? job.target : (await engine.resolver.family(job.target.slice(0, job.target.lastIndexOf(':')))).diskId;
+      const disk = diskId ? await engine.ctx.catalog.getDiskById(diskId) : null;
+      if (disk) await engine.runtimes.get(disk);
+    }
+    await engine.jobs.start();
+    await engine.grants.sweepExpired();
+    engine.sweeper = setInterval(() => {
+      engine.grants.sweepExpired().catch((err: unknown) => engine.ctx.log.warn('grant sweep failed', { error: String(err) }));
+    }, 30_000);
+    engine.sweeper.unref();
+    return engine;
+  }
+
+  /** Resolves when no background job is running (tests, benchmarks, `snapshot wait`). */
+  idle(): Promise<void> {
+    return this.jobs.idle();
+  }
+
+  /** Stops background work at a checkpoint, flushes every head and closes the catalog. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.jobs.stop();
+    for (const rt of this.runtimes.all()) await rt.flush();
+    this.runtimes.closeAll();
+    for (const store of this.ctx.allChunkStores()) await store.close();
+    await this.ctx.catalog.close();
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new SnapdiskError('Unavailable', 'the engine is shutting down');
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * @module engine/maps
+ * Range queries over block maps, with cost proportional to the entries involved, never to the
+ * disk size: the allocated blocks of a point (page list, accounting) and the changed blocks
+ * between two points of a family (diff).
+ *
+ * Both page by block index: a call returns blocks ≥ `from` in order plus `end`, the exclusive
+ * block bound up to which the answer is complete; the next page starts at `end`.
+ *
+ *   allocated(F, q):   F's own entries ≤ q  ⊕  allocated(F.base)  ⊕  pending frozen blocks ≤ q
+ *                      (an entry of F hides the base's; a zero entry hides it too)
+ *   changed(F, a, b):  newest entry per block in (a, b]  ⊕  pending frozen blocks in (a, b]
+ */
+
+import type { EngineContext } from './context.js';
+import type { Resolver } from './resolver.js';
+import type { RuntimeLookup } from './resolver.js';
+
+export interface BlockInfo {
+  block: number;
+  /** True when the block reads as zeros. */
+  zero: boolean;
+  /** Raw bytes of its chunk (0 for zeros; a whole block for data not yet copied). */
+  bytes: number;
+}
+
+export interface BlockPage {
+  items: BlockInfo[];
+  /** Exclusive bound of the blocks this page covers; Infinity when nothing follows. */
+  end: number;
+}
+
+const BLOCK_BYTES = 65536;
+
+export class Maps {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly resolver: Resolver,
+    private readonly runtimes: RuntimeLookup,
+  ) {}
+
+  /** Blocks with data at (familyId, point), from `from`, at most about `limit` per page. */
+  async allocated(familyId: string, point: number, from: number, limit: number): Promise<BlockPage> {
+    const page = await this.resolvedPage(familyId, point, from, limit);
+    return { items: page.items.filter((i) => !i.zero), end: page.end };
+  }
+
+  /** Every block with an entry in the resolution (zeros included), merged down the base chain. */
+  private async resolvedPage(familyId: string, point: number, from: number, limit: number): Promise<BlockPage> {
+    const fam = await this.resolver.family(familyId);
+    const own = await this.ctx.catalog.changedEntries(familyId, 0, point, from, limit);
+    let end = own.length >= limit ? (own[own.length - 1]?.block ?? from) + 1 : Infinity;
+    let base: BlockInfo[] = [];
+    if (fam.baseFamilyId) {
+      const b = await this.resolvedPage(fam.baseFamilyId, fam.basePoint, from, limit);
+      base = b.items;
+      end = Math.min(end, b.end);
+    }
+    const merged = new Map<number, BlockInfo>();
+    for (const i of base) if (i.block < end) merged.set(i.block, i);
+    for (const e of own) {
+      if (e.block >= end) continue;
+      merged.set(e.block, { block: e.block, zero: e.chunk === null, bytes: e.chunk?.rawLength ?? 0 });
+    }
+    for (const b of this.pendingBlocks(familyId, 0, point, from, end, limit)) {
+      merged.set(b, { block: b, zero: false, bytes: BLOCK_BYTES });
+    }
+    const items = [...merged.values()].sort((a, b) => a.block - b.block);
+    return { items, end };
+  }
+
+  /**
+   * Blocks changed in (afterPoint, upToPoint] of one family. Blocks frozen by a pending point and
+   * not yet copied are read to tell data from zeros.
+   */
+  async changed(familyId: string, afterPoint: number, upToPoint: number, from: number, limit: number): Promise<BlockPage> {
+    const rows = await this.ctx.catalog.changedEntries(familyId, afterPoint, upToPoint, from, limit);
+    const end = rows.length >= limit ? (rows[rows.length - 1]?.block ?? from) + 1 : Infinity;
+    const merged = new Map<number, BlockInfo>();
+    for (const e of rows) merged.set(e.block, { block: e.block, zero: e.chunk === null, bytes: e.chunk?.rawLength ?? 0 });
+    const live = this.pendingBlocks(familyId, afterPoint, upToPoint, from, end, limit);
+    if (live.length > 0) {
+      const contents = await this.resolver.readBlocks(familyId, upToPoint, live);
+      for (const b of live) {
+        const data = contents.get(b) ?? null;
+        const zero = data === null || isZero(data);
+        merged.set(b, { block: b, zero, bytes: zero ? 0 : BLOCK_BYTES });
+      }
+    }
+    return { items: [...merged.values()].sort((a, b) => a.block - b.block), end };
+  }
+
+  /** Sum of raw bytes of the data blocks of (familyId, point). */
+  async allocatedBytes(familyId: string, point: number): Promise<number> {
+    let total = 0;
+    let from = 0;
+    for (;;) {
+      const page = await this.allocated(familyId, point, from, 10_000);
+      for (const i of page.items) total += i.bytes;
+      if (page.end === Infinity) return total;
+      from = page.end;
+    }
+  }
+
+  /** Frozen, uncommitted blocks of pending points of the family in (after, upTo], in [from, end). */
+  private pendingBlocks(familyId: string, after: number, upTo: number, from: number, end: number, limit: number): number[] {
+    const rt = this.runtimes.runtimeForFamily(familyId);
+    if (!rt) return [];
+    const out = new Set<number>();
+    for (const p of rt.pending) {
+      if (p.familyId !== familyId || p.seq <= after || p.seq > upTo) continue;
+      let n = 0;
+      for (let b = p.frozen.nextSet(Math.max(from, p.cursor)); b !== -1 && b < end && n < limit; b = p.frozen.nextSet(b + 1)) {
+        out.add(b);
+        n++;
+      }
+    }
+    return [...out].sort((a, b) => a - b);
+  }
+}
+
+const ZEROS = Buffer.alloc(BLOCK_BYTES);
+
+/** True when every byte is zero (memcmp against a shared zero block). */
+export function isZero(buf: Uint8Array): boolean {
+  for (let at = 0; at < buf.length; at += BLOCK_BYTES) {
+    const part = buf.subarray(at, Math.min(buf.length, at + BLOCK_BYTES));
+    if (Buffer.compare(part, ZEROS.subarray(0, part.length)) !== 0) return false;
+  }
+  return true;
+}

@@ -1,0 +1,327 @@
+/**
+ * @module engine/points
+ * Life of a point (one moment of a family): creation by freezing a disk's change set, the
+ * background copy of its frozen blocks into the chunk store, completion, failure, and release
+ * when nothing needs it any more (merge into its successor, or removal).
+ *
+ * Copy of point p of family F (job "snapshot-copy", target "F:p", lane "copy:F" so the points of
+ * one family are copied oldest first):
+ *
+ *   frozen bits ≥ cursor ──batch of ≤ 256 blocks──► read (cow log or head) ──► zero? ─► ZERO entry
+ *                                                                           └► data ─► ChunkStore.put
+ *   one catalog transaction: entries + cursor + copied count ──► in-memory cursor advances
+ *
+ * A crash anywhere leaves the cursor at the last committed batch; the frozen bitmap and the cow
+ * log are on disk, so the copy resumes and produces the same content.
+ */
+
+import { SnapdiskError } from '../core/errors.js';
+import type { DiskRecord, Point } from '../core/model.js';
+import type { Catalog, NewEntry } from '../core/ports.js';
+import { BLOCK_SIZE } from '../core/units.js';
+import type { EngineContext } from './context.js';
+import type { JobRunner } from './jobs.js';
+import type { KeyedMutex } from './locks.js';
+import { isZero, type Maps } from './maps.js';
+import type { Resolver } from './resolver.js';
+import type { Runtimes } from './runtimes.js';
+import type { DiskRuntime } from './runtime.js';
+
+const BATCH_BLOCKS = 256;
+
+export interface NewPointInfo {
+  familyId: string;
+  seq: number;
+  disk: DiskRecord;
+  frozenBlocks: number;
+}
+
+export interface CreatePointOptions<T> {
+  hidden: boolean;
+  /** Runs first inside the transaction: limit checks that must be atomic with the creation. */
+  check?: (tx: Catalog, disk: DiskRecord) => Promise<void>;
+  /** Runs last inside the transaction: the snapshot rows that reference the point. */
+  extra?: (tx: Catalog, info: NewPointInfo) => Promise<T>;
+}
+
+export class Points {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly resolver: Resolver,
+    private readonly maps: Maps,
+    private readonly runtimes: Runtimes,
+    private readonly jobs: JobRunner,
+    private readonly diskLocks: KeyedMutex,
+  ) {}
+
+  /** Freezes the disk's changes into a new point of its family (creating the family if needed). */
+  async create<T>(diskId: string, opts: CreatePointOptions<T>): Promise<NewPointInfo & { extra: T | undefined }> {
+    return this.diskLocks.run(diskId, async () => {
+      const disk = await this.ctx.catalog.getDiskById(diskId);
+      if (!disk) throw new SnapdiskError('ResourceNotFound', `disk ${diskId} no longer exists`);
+      const rt = await this.runtimes.get(disk);
+      const familyId = disk.familyId ?? this.ctx.newId();
+      const seq = disk.trackingPoint + 1;
+      const now = this.ctx.now();
+      let jobId: number | null = null;
+      const result = await rt.freeze(familyId, seq, (frozen) =>
+        this.ctx.catalog.transaction(async (tx) => {
+          if (opts.check) await opts.check(tx, disk);
+          if (!disk.familyId) {
+            await tx.insertFamily({
+              id: familyId,
+              region: disk.location,
+              diskId: disk.uniqueId,
+              baseFamilyId: disk.baseFamilyId,
+              basePoint: disk.basePoint,
+              createdAt: now.toISOString(),
+            });
+          }
+          const copying = frozen.count > 0;
+          await tx.insertPoint(newPoint(familyId, seq, disk.sizeBytes, opts.hidden, frozen, copying, now));
+          const updated: DiskRecord = { ...disk, familyId, trackingPoint: seq };
+          await tx.updateDisk(updated);
+          if (copying) jobId = (await tx.enqueueJob('snapshot-copy', `${familyId}:${seq}`, {}, now)).id;
+          const info: NewPointInfo = { familyId, seq, disk: updated, frozenBlocks: frozen.count };
+          const extra = opts.extra ? await opts.extra(tx, info) : undefined;
+          return { info, extra };
+        }),
+      );
+      rt.disk = result.info.disk;
+      if (jobId !== null) {
+        for (const job of await this.ctx.catalog.openJobs()) if (job.id === jobId) this.jobs.schedule(job);
+      } else {
+        await this.afterReady(familyId, seq);
+      }
+      return { ...result.info, extra: result.extra };
+    });
+  }
+
+  /** The background copy of one point (job handler). */
+  async copy(target: string, signal: AbortSignal): Promise<void> {
+    const { familyId, seq } = parseTarget(target);
+    const point = await this.ctx.catalog.getPoint(familyId, seq);
+    if (!point || point.state !== 'copying') return;
+    const fam = await this.resolver.family(familyId);
+    const disk = fam.diskId ? await this.ctx.catalog.getDiskById(fam.diskId) : null;
+    if (!disk) {
+      await this.ctx.catalog.failPoint(familyId, seq, 'CopySourceNotFound', 'the source disk disappeared before the copy finished', this.ctx.now());
+      return;
+    }
+    const rt = await this.runtimes.get(disk);
+    const store = this.ctx.chunks(fam.region);
+    const batch = Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE);
+    let copied = point.copiedBlocks;
+    while (!signal.aborted) {
+      const p = rt.pending.find((q) => q.seq === seq && q.familyId === familyId);
+      if (!p) return; // failed meanwhile (resize of an Ultra disk)
+      const blocks: number[] = [];
+      for (let b = p.frozen.nextSet(p.cursor); b !== -1 && blocks.length < BATCH_BLOCKS; b = p.frozen.nextSet(b + 1)) blocks.push(b);
+      if (blocks.length === 0) break;
+      const views = await this.readFrozen(rt, familyId, seq, blocks, batch);
+      const entries = await this.storeBatch(familyId, seq, blocks, views, store.put.bind(store));
+      const cursor = (blocks[blocks.length - 1] ?? 0) + 1;
+      copied += blocks.length;
+      await this.ctx.catalog.transaction(async (tx) => {
+        const dedup = entries.dedupIds;
+        if (dedup.length > 0) {
+          const present = await tx.existingChunks(dedup);
+          if (present.size !== new Set(dedup).size) {
+            throw new SnapdiskError('Unavailable', 'a deduplicated chunk was collected meanwhile; retrying the batch');
+          }
+        }
+        await tx.insertEntries(familyId, seq, entries.rows);
+        await tx.setPointProgress(familyId, seq, cursor, copied);
+      });
+      const still = rt.pending.find((q) => q.seq === seq && q.familyId === familyId);
+      if (still) still.cursor = cursor;
+    }
+    if (signal.aborted) return;
+    await this.finish(familyId, seq, rt);
+  }
+
+  private async readFrozen(rt: DiskRuntime, familyId: string, seq: number, blocks: number[], batch: Buffer): Promise<Buffer[]> {
+    const views: Buffer[] = [];
+    const fromBase: number[] = [];
+    blocks.forEach((b, i) => {
+      const view = batch.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+      views.push(view);
+      const r = rt.readPending(seq, b, view);
+      if (r === 'base') fromBase.push(i);
+      else if (r === 'committed') throw new SnapdiskError('InternalError', `block ${b} of ${familyId}:${seq} committed twice`);
+    });
+    if (fromBase.length > 0 && rt.disk.baseFamilyId) {
+      const wanted = fromBase.map((i) => blocks[i] ?? 0);
+      const contents = await this.resolver.readBlocks(rt.disk.baseFamilyId, rt.disk.basePoint, wanted);
+      for (const i of fromBase) {
+        const data = contents.get(blocks[i] ?? 0) ?? null;
+        const view = views[i];
+        if (!view) continue;
+        if (data) data.copy(view);
+        else view.fill(0);
+      }
+    }
+    return views;
+  }
+
+  private async storeBatch(
+    familyId: string,
+    seq: number,
+    blocks: number[],
+    views: Buffer[],
+    put: (data: Uint8Array[]) => Promise<{ id: number; deduplicated: boolean }[]>,
+  ): Promise<{ rows: NewEntry[]; dedupIds: number[] }> {
+    const dataIdx: number[] = [];
+    const zeroBlocks: number[] = [];
+    views.forEach((v, i) => (isZero(v) ? zeroBlocks.push(blocks[i] ?? 0) : dataIdx.push(i)));
+    const rows: NewEntry[] = [];
+    const dedupIds: number[] = [];
+    if (dataIdx.length > 0) {
+      const stored = await put(dataIdx.map((i) => views[i] ?? Buffer.alloc(0)));
+      stored.forEach((s, k) => {
+        rows.push({ block: blocks[dataIdx[k] ?? 0] ?? 0, chunkId: s.id });
+        if (s.deduplicated) dedupIds.push(s.id);
+      });
+    }
+    if (zeroBlocks.length > 0) {
+      // a zero block is a change only if it held data before this point
+      const before = await this.resolver.holes(familyId, seq - 1, zeroBlocks);
+      for (const b of zeroBlocks) if (before.get(b) === false) rows.push({ block: b, chunkId: null });
+    }
+    rows.sort((a, b) => a.block - b.block);
+    return { rows, dedupIds };
+  }
+
+  /** Marks a point ready, drops its frozen set, and lets hidden predecessors merge into it. */
+  async finish(familyId: string, seq: number, rt: DiskRuntime | null): Promise<void> {
+    const used = await this.computeUsed(familyId, seq);
+    await this.ctx.catalog.completePoint(familyId, seq, used, this.ctx.now());
+    rt?.completePending(seq);
+    await this.afterReady(familyId, seq);
+  }
+
+  private async afterReady(familyId: string, seq: number): Promise<void> {
+    for (;;) {
+      const points = await this.ctx.catalog.listPoints(familyId);
+      const pred = [...points].reverse().find((p) => p.seq < seq);
+      if (!pred || !pred.hidden || pred.state === 'copying') break;
+      if (!(await this.release(familyId, pred.seq))) break;
+    }
+    await this.release(familyId, seq);
+  }
+
+  /** Used bytes of a point: what it adds over the previous visible point (first: all its data). */
+  async computeUsed(familyId: string, seq: number): Promise<number> {
+    const points = await this.ctx.catalog.listPoints(familyId);
+    const prev = [...points].reverse().find((p) => p.seq < seq && !p.hidden && p.state !== 'failed');
+    if (prev) return this.ctx.catalog.changedBytes(familyId, prev.seq, seq);
+    const fam = await this.resolver.family(familyId);
+    if (!fam.baseFamilyId) return this.ctx.catalog.changedBytes(familyId, 0, seq);
+    return this.maps.allocatedBytes(familyId, seq);
+  }
+
+  /** Recomputes the used bytes of the first visible point after `seq` (after a deletion). */
+  async refreshUsedAfter(familyId: string, seq: number): Promise<void> {
+    const points = await this.ctx.catalog.listPoints(familyId);
+    const next = points.find((p) => p.seq > seq && !p.hidden && p.state === 'ready');
+    if (next) await this.ctx.catalog.setPointUsed(familyId, next.seq, await this.computeUsed(familyId, next.seq));
+  }
+
+  /**
+   * Removes a hidden point nothing needs any more: merged into a ready successor, or dropped when
+   * it is the last one and no live disk tracks changes from it. Returns true when it was removed.
+   */
+  async release(familyId: string, seq: number): Promise<boolean> {
+    const point = await this.ctx.catalog.getPoint(familyId, seq);
+    if (!point || !point.hidden || point.state === 'copying') return false;
+    const refs = await this.ctx.catalog.pointReferences(familyId, seq);
+    if (refs.snapshots > 0 || refs.bases > 0) return false;
+    const points = await this.ctx.catalog.listPoints(familyId);
+    const succ = points.find((p) => p.seq > seq);
+    if (succ) {
+      if (succ.state === 'copying') return false;
+      await this.ctx.catalog.transaction(async (tx) => {
+        if (point.state === 'ready') await tx.mergePointInto(familyId, seq, succ.seq);
+        await tx.deletePoint(familyId, seq);
+      });
+      return true;
+    }
+    const fam = await this.resolver.family(familyId);
+    const disk = fam.diskId ? await this.ctx.catalog.getDiskById(fam.diskId) : null;
+    if (disk && disk.trackingPoint === seq) return false;
+    await this.ctx.catalog.deletePoint(familyId, seq);
+    if (points.length === 1 && !disk) await this.dropFamily(familyId);
+    return true;
+  }
+
+  /** Deletes an empty family and releases the base point it held. */
+  async dropFamily(familyId: string): Promise<void> {
+    const fam = await this.resolver.family(familyId);
+    const left = await this.ctx.catalog.listPoints(familyId);
+    if (left.length > 0) return;
+    await this.ctx.catalog.deleteFamily(familyId);
+    this.resolver.forgetFamily(familyId);
+    if (fam.baseFamilyId) {
+      await this.ctx.catalog.setPointHidden(fam.baseFamilyId, fam.basePoint, (await this.ctx.catalog.pointReferences(fam.baseFamilyId, fam.basePoint)).snapshots === 0);
+      await this.release(fam.baseFamilyId, fam.basePoint);
+    }
+  }
+
+  /** Fails every point still copying out of a disk; their changes go back to the tracking set. */
+  async failPending(rt: DiskRuntime, code: string, message: string): Promise<void> {
+    for (const p of [...rt.pending]) {
+      await this.ctx.catalog.transaction(async (tx) => {
+        await tx.deletePointEntries(p.familyId, p.seq);
+        await tx.failPoint(p.familyId, p.seq, code, message, this.ctx.now());
+      });
+      rt.failPending(p.seq);
+    }
+  }
+
+  /** Progress of a point in percent, the lowest along its base chain. */
+  async progress(familyId: string, seq: number): Promise<number> {
+    const p = await this.ctx.catalog.getPoint(familyId, seq);
+    let pct = p ? pointPercent(p) : 100;
+    const fam = await this.resolver.family(familyId);
+    if (fam.baseFamilyId) pct = Math.min(pct, await this.progress(fam.baseFamilyId, fam.basePoint));
+    return pct;
+  }
+}
+
+export function pointPercent(p: Point): number {
+  if (p.state === 'ready') return 100;
+  if (p.frozenBlocks === 0) return p.state === 'failed' ? 0 : 100;
+  return Math.floor((p.copiedBlocks / p.frozenBlocks) * 1000) / 10;
+}
+
+function newPoint(
+  familyId: string,
+  seq: number,
+  sizeBytes: number,
+  hidden: boolean,
+  frozen: { name: string; count: number },
+  copying: boolean,
+  now: Date,
+): Point {
+  return {
+    familyId,
+    seq,
+    sizeBytes,
+    state: copying ? 'copying' : 'ready',
+    hidden,
+    frozenBlocks: frozen.count,
+    copiedBlocks: 0,
+    cursor: 0,
+    frozenMap: copying ? frozen.name : null,
+    usedBytes: 0,
+    createdAt: now.toISOString(),
+    completedAt: copying ? null : now.toISOString(),
+    errorCode: null,
+    errorMessage: null,
+  };
+}
+
+function parseTarget(target: string): { familyId: string; seq: number } {
+  const i = target.lastIndexOf(':');
+  return { familyId: target.slice(0, i), seq: Number(target.slice(i + 1)) };
+}

@@ -1,0 +1,172 @@
+/**
+ * @module engine/resolver
+ * Answers "what are the bytes of block b at point p of family F": the newest entry of F at or
+ * before p, unless a pending (still copying) point of F at or before p froze b and has not
+ * committed it yet — then the bytes are still in the disk head or its cow log — and when F has
+ * no entry, the base (family, point) F was restored from, recursively; otherwise zeros.
+ *
+ *   sources(F, p, [from, to)) ──► pending frozen & uncommitted?  → live (head / cow log)
+ *                              └► catalog newest entry ≤ p        → chunk | zero
+ *                              └► F.base                          → recurse
+ *                              └► nothing                         → zero
+ *
+ * A live source is re-checked when read: if the copier committed the block in the meantime the
+ * block is resolved again from the catalog, so a read never returns bytes written after the point.
+ */
+
+import { SnapdiskError } from '../core/errors.js';
+import type { ChunkLocation, Family } from '../core/model.js';
+import { BLOCK_SIZE } from '../core/units.js';
+import type { EngineContext } from './context.js';
+import type { DiskRuntime } from './runtime.js';
+
+export type Source =
+  | { kind: 'zero' }
+  | { kind: 'chunk'; chunk: ChunkLocation; region: string }
+  | { kind: 'live'; runtime: DiskRuntime; seq: number };
+
+export interface RuntimeLookup {
+  /** The loaded runtime of the disk that owns `familyId`, if it has pending points. */
+  runtimeForFamily(familyId: string): DiskRuntime | null;
+}
+
+const ZERO: Source = { kind: 'zero' };
+const READ_CONCURRENCY = 16;
+
+export class Resolver {
+  private readonly families = new Map<string, Family>();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly runtimes: RuntimeLookup,
+  ) {}
+
+  async family(id: string): Promise<Family> {
+    let f = this.families.get(id);
+    if (!f) {
+      const row = await this.ctx.catalog.getFamily(id);
+      if (!row) throw new SnapdiskError('InternalError', `family ${id} is missing from the catalog`);
+      f = row;
+      this.families.set(id, f);
+    }
+    return f;
+  }
+
+  forgetFamily(id: string): void {
+    this.families.delete(id);
+  }
+
+  /** Sources of blocks [from, to) at (familyId, point); index i is block from + i. */
+  async sources(familyId: string, point: number, from: number, to: number): Promise<Source[]> {
+    const fam = await this.family(familyId);
+    const out: (Source | undefined)[] = new Array<Source | undefined>(to - from);
+    const rt = this.runtimes.runtimeForFamily(familyId);
+    if (rt && rt.pending.some((p) => p.familyId === familyId && p.seq <= point)) {
+      for (let b = from; b < to; b++) {
+        const p = rt.pendingFor(familyId, point, b);
+        if (p) out[b - from] = { kind: 'live', runtime: rt, seq: p.seq };
+      }
+    }
+    const rows = await this.ctx.catalog.resolveEntries(familyId, point, from, to);
+    for (const r of rows) {
+      const i = r.block - from;
+      if (out[i] === undefined) out[i] = r.chunk ? { kind: 'chunk', chunk: r.chunk, region: fam.region } : ZERO;
+    }
+    let lo = -1;
+    let hi = -1;
+    for (let i = 0; i < out.length; i++) {
+      if (out[i] === undefined) {
+        if (lo === -1) lo = i;
+        hi = i;
+      }
+    }
+    if (lo !== -1 && fam.baseFamilyId) {
+      const base = await this.sources(fam.baseFamilyId, fam.basePoint, from + lo, from + hi + 1);
+      for (let i = lo; i <= hi; i++) if (out[i] === undefined) out[i] = base[i - lo] ?? ZERO;
+    }
+    return out.map((s) => s ?? ZERO);
+  }
+
+  /** Full-block contents of `blocks` (sorted) at (familyId, point): Buffer, or null for zeros. */
+  async readBlocks(familyId: string, point: number, blocks: ReadonlyArray<number>): Promise<Map<number, Buffer | null>> {
+    const out = new Map<number, Buffer | null>();
+    if (blocks.length === 0) return out;
+    const first = blocks[0] ?? 0;
+    const last = blocks[blocks.length - 1] ?? 0;
+    const wanted = new Set(blocks);
+    for (let from = first; from <= last; from += 4096) {
+      const to = Math.min(last + 1, from + 4096);
+      const srcs = await this.sources(familyId, point, from, to);
+      const work: Array<{ block: number; source: Source }> = [];
+      for (let b = from; b < to; b++) if (wanted.has(b)) work.push({ block: b, source: srcs[b - from] ?? ZERO });
+      await forEachLimited(work, READ_CONCURRENCY, async ({ block, source }) => {
+        out.set(block, await this.readSource(familyId, point, block, source));
+      });
+    }
+    return out;
+  }
+
+  /** Bytes [offset, offset + length) of (familyId, point). */
+  async readRange(familyId: string, point: number, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    if (length === 0) return out;
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((offset + length - 1) / BLOCK_SIZE);
+    const blocks: number[] = [];
+    for (let b = first; b <= last; b++) blocks.push(b);
+    const contents = await this.readBlocks(familyId, point, blocks);
+    for (const b of blocks) {
+      const start = Math.max(b * BLOCK_SIZE, offset);
+      const end = Math.min((b + 1) * BLOCK_SIZE, offset + length);
+      const data = contents.get(b) ?? null;
+      if (data) data.copy(out, start - offset, start - b * BLOCK_SIZE, end - b * BLOCK_SIZE);
+      else out.fill(0, start - offset, end - offset);
+    }
+    return out;
+  }
+
+  /** Reads one block from its source; a live source that got committed meanwhile is re-resolved. */
+  async readSource(familyId: string, point: number, block: number, source: Source): Promise<Buffer | null> {
+    let src = source;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (src.kind === 'zero') return null;
+      if (src.kind === 'chunk') return this.ctx.chunks(src.region).read(src.chunk);
+      const buf = Buffer.allocUnsafe(BLOCK_SIZE);
+      const r = src.runtime.readPending(src.seq, block, buf);
+      if (r === 'ok') return buf;
+      if (r === 'base') {
+        const d = src.runtime.disk;
+        if (!d.baseFamilyId) return null;
+        return (await this.readBlocks(d.baseFamilyId, d.basePoint, [block])).get(block) ?? null;
+      }
+      src = (await this.sources(familyId, point, block, block + 1))[0] ?? ZERO;
+    }
+    throw new SnapdiskError('Unavailable', `block ${block} of family ${familyId} kept changing while being read; try again`);
+  }
+
+  /** For each block: true when it reads as zeros at (familyId, point) (no data). */
+  async holes(familyId: string, point: number, blocks: ReadonlyArray<number>): Promise<Map<number, boolean>> {
+    const out = new Map<number, boolean>();
+    if (blocks.length === 0) return out;
+    const first = blocks[0] ?? 0;
+    const last = blocks[blocks.length - 1] ?? 0;
+    const srcs = await this.sources(familyId, point, first, last + 1);
+    for (const b of blocks) {
+      const s = srcs[b - first] ?? ZERO;
+      out.set(b, s.kind === 'zero');
+    }
+    return out;
+  }
+}
+
+export async function forEachLimited<T>(items: ReadonlyArray<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i];
+      if (item !== undefined) await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

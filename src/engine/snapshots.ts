@@ -1,0 +1,538 @@
+/**
+ * @module engine/snapshots
+ * Snapshots: incremental (a point of the source disk's family) and full (a family of their own
+ * whose base is a point), created instantly; copies within a region; deletion that never changes
+ * another snapshot; reads, page lists and diffs.
+ *
+ *   incremental of disk D   → new point of D's family (freeze D's changed blocks, copy in background)
+ *   full of disk D          → hidden point of D's family + new family with that point as base
+ *   incremental of snap S   → another snapshot row on S's point (same family, shares everything)
+ *   full of snap S          → new family with S's point as base
+ */
+
+import { invalid, notAllowed, SnapdiskError } from '../core/errors.js';
+import { parseResourceId, resourceId } from '../core/ids.js';
+import type { CopyCompletionError, DiskRecord, ResourceKey, SnapshotRecord, SnapshotSku } from '../core/model.js';
+import type { ByteRange, DiffRange } from '../core/ranges.js';
+import { incrementalSnapshotSku, isUltraClass, RATE_WINDOW_MS, validateResourceName } from '../core/rules.js';
+import type { Catalog } from '../core/ports.js';
+import { BLOCK_SIZE, DIFF_RESIZE_BOUNDARY_BYTES } from '../core/units.js';
+import type { EngineContext } from './context.js';
+import { notFound } from './disks.js';
+import type { BlockPage, Maps } from './maps.js';
+import type { Points } from './points.js';
+import type { Resolver } from './resolver.js';
+import type { Resources } from './resources.js';
+import type { Runtimes } from './runtimes.js';
+import type { CreationData } from '../core/model.js';
+
+export interface SnapshotSpec extends ResourceKey {
+  location?: string;
+  sku?: SnapshotSku;
+  incremental?: boolean;
+  creationData: CreationData;
+  tags?: Record<string, string>;
+  properties?: Record<string, unknown>;
+}
+
+export interface SnapshotPatch {
+  sku?: SnapshotSku;
+  tags?: Record<string, string>;
+  properties?: Record<string, unknown>;
+}
+
+export interface SnapshotStatus {
+  completionPercent: number;
+  provisioningState: 'Succeeded' | 'Failed';
+  copyCompletionError: CopyCompletionError | null;
+  usedBytes: number;
+}
+
+export interface RangeQuery {
+  /** First byte of interest (rounded down to a page by callers). */
+  start?: number;
+  /** Exclusive end of interest. */
+  end?: number;
+  /** Most ranges in one page (merged ranges). */
+  maxRanges?: number;
+}
+
+export interface RangePage<T extends ByteRange> {
+  ranges: T[];
+  /** Byte offset to continue from, absent on the last page. */
+  next?: number;
+}
+
+export class Snapshots {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly resources: Resources,
+    private readonly points: Points,
+    private readonly resolver: Resolver,
+    private readonly maps: Maps,
+    private readonly runtimes: Runtimes,
+  ) {}
+
+  find(key: ResourceKey): Promise<SnapshotRecord | null> {
+    return this.ctx.catalog.getSnapshot(key.subscriptionId, key.resourceGroup, key.name);
+  }
+
+  async get(key: ResourceKey): Promise<SnapshotRecord> {
+    await this.resources.requireGroup(key.subscriptionId, key.resourceGroup);
+    const s = await this.find(key);
+    if (!s) throw notFound('snapshots', key);
+    return s;
+  }
+
+  async getById(uniqueId: string): Promise<SnapshotRecord> {
+    const s = await this.ctx.catalog.getSnapshotById(uniqueId);
+    if (!s) throw new SnapdiskError('ResourceNotFound', `The snapshot with unique id ${uniqueId} was not found.`);
+    return s;
+  }
+
+  async list(filter: { subscriptionId: string; resourceGroup?: string }): Promise<SnapshotRecord[]> {
+    if (filter.resourceGroup) await this.resources.requireGroup(filter.subscriptionId, filter.resourceGroup);
+    else await this.resources.requireSubscription(filter.subscriptionId);
+    return this.ctx.catalog.listSnapshots(filter);
+  }
+
+  async status(s: SnapshotRecord): Promise<SnapshotStatus> {
+    const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
+    const pct = await this.points.progress(s.familyId, s.point);
+    const failed = point?.state === 'failed';
+    return {
+      completionPercent: pct,
+      provisioningState: failed ? 'Failed' : 'Succeeded',
+      copyCompletionError:
+        s.copyCompletionError ??
+        (failed ? { errorCode: point?.errorCode ?? 'CopyFailed', errorMessage: point?.errorMessage ?? 'the background copy failed' } : null),
+      usedBytes: s.incremental ? (point?.usedBytes ?? 0) : await this.fullUsedBytes(s),
+    };
+  }
+
+  private async fullUsedBytes(s: SnapshotRecord): Promise<number> {
+    const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
+    if (point && point.usedBytes > 0) return point.usedBytes;
+    if ((await this.points.progress(s.familyId, s.point)) < 100) return 0;
+    const used = await this.maps.allocatedBytes(s.familyId, s.point);
+    await this.ctx.catalog.setPointUsed(s.familyId, s.point, used);
+    return used;
+  }
+
+  /** Refuses use (restore, SAS) of a snapshot that cannot be used yet. */
+  async assertUsable(s: SnapshotRecord, purpose: string): Promise<void> {
+    const st = await this.status(s);
+    if (st.provisioningState === 'Failed') {
+      throw notAllowed(`The snapshot ${s.name} failed (${st.copyCompletionError?.errorMessage ?? 'copy failed'}) and cannot be used for ${purpose}.`);
+    }
+    const needsCompletion = isUltraClass(s.sourceDiskSku) || s.creationData.createOption === 'CopyStart';
+    if (needsCompletion && st.completionPercent < 100) {
+      throw notAllowed(
+        `The snapshot ${s.name} is still in background copy (completionPercent ${st.completionPercent}) and cannot be used for ${purpose} until it reaches 100.`,
+        `Check progress with: az snapshot show -g ${s.resourceGroup} -n ${s.name} --query completionPercent`,
+      );
+    }
+  }
+
+  /** PUT: creates the snapshot, or updates the updatable fields of an existing one. */
+  async createOrUpdate(spec: SnapshotSpec): Promise<{ snapshot: SnapshotRecord; created: boolean }> {
+    validateResourceName(spec.name, 'snapshot');
+    const group = await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup);
+    const existing = await this.find(spec);
+    if (existing) {
+      if (spec.incremental !== undefined && spec.incremental !== existing.incremental) {
+        throw invalid(`The property 'incremental' of snapshot ${existing.name} cannot change after creation.`, 'properties.incremental');
+      }
+      const patch: SnapshotPatch = {};
+      if (spec.tags) patch.tags = spec.tags;
+      if (spec.properties) patch.properties = spec.properties;
+      if (spec.sku) patch.sku = spec.sku;
+      return { snapshot: await this.update(spec, patch), created: false };
+    }
+    const location = (spec.location ?? group.location).toLowerCase();
+    this.ctx.region(location);
+    const cd = spec.creationData;
+    if (cd.createOption === 'CopyStart') {
+      throw notAllowed(
+        'Cross-region copy (createOption CopyStart) is not available on this server yet.',
+        'Copy within the region with createOption Copy.',
+      );
+    }
+    if (cd.createOption !== 'Copy' && cd.createOption !== 'Import') {
+      throw invalid(
+        `createOption '${cd.createOption}' is not supported for snapshots.`,
+        'properties.creationData.createOption',
+        'Use Copy with sourceResourceId naming a disk or a snapshot.',
+      );
+    }
+    if (!cd.sourceResourceId) throw invalid('sourceResourceId is required when createOption is Copy.', 'properties.creationData.sourceResourceId');
+    const src = parseResourceId(cd.sourceResourceId);
+    const snapshot =
+      src.kind === 'disks' ? await this.fromDisk(spec, location, src) : await this.fromSnapshot(spec, location, src);
+    return { snapshot, created: true };
+  }
+
+  private async fromDisk(spec: SnapshotSpec, location: string, src: ResourceKey): Promise<SnapshotRecord> {
+    const disk = await this.ctx.catalog.getDisk(src.subscriptionId, src.resourceGroup, src.name);
+    if (!disk) throw notFound('disks', src);
+    if (disk.location !== location) {
+      throw invalid(
+        `The disk ${disk.name} is in ${disk.location} but the snapshot would be in ${location}.`,
+        'location',
+        'Create the snapshot in the disk\'s region, then copy it across regions with createOption CopyStart.',
+      );
+    }
+    if (disk.diskState === 'ReadyToUpload' || disk.diskState === 'ActiveUpload') {
+      throw notAllowed(`The disk ${disk.name} is waiting for an upload (${disk.diskState}); snapshot it after endGetAccess.`);
+    }
+    const incremental = spec.incremental === true;
+    if (incremental && disk.subscriptionId !== spec.subscriptionId.toLowerCase()) {
+      throw notAllowed(
+        `An incremental snapshot of disk ${disk.name} must be created in the disk's subscription (${disk.subscriptionId}), not in ${spec.subscriptionId}.`,
+        'Create the snapshot in the disk\'s subscription, then copy it.',
+      );
+    }
+    const region = this.ctx.region(location);
+    const sku: SnapshotSku = incremental ? incrementalSnapshotSku(spec.sku, region) : (spec.sku ?? 'Standard_LRS');
+    if (incremental && isUltraClass(disk.sku)) this.checkUltraRules(disk);
+    const base = this.newRecord(spec, location, sku, incremental, disk);
+    const result = await this.points.create(disk.uniqueId, {
+      hidden: !incremental,
+      check: incremental ? (tx, d) => this.checkIncrementalLimits(tx, d) : undefined,
+      extra: async (tx, info) => {
+        let record: SnapshotRecord;
+        if (incremental) {
+          record = { ...base, familyId: info.familyId, point: info.seq };
+          await tx.logSnapshotCreation(disk.uniqueId, this.ctx.now());
+        } else {
+          const familyId = this.ctx.newId();
+          await tx.insertFamily({
+            id: familyId,
+            region: location,
+            diskId: null,
+            baseFamilyId: info.familyId,
+            basePoint: info.seq,
+            createdAt: this.ctx.nowIso(),
+          });
+          await tx.insertPoint(readyPoint(familyId, disk.sizeBytes, this.ctx.nowIso()));
+          record = { ...base, familyId, point: 1 };
+        }
+        await tx.insertSnapshot(record);
+        return record;
+      },
+    });
+    if (!result.extra) throw new SnapdiskError('InternalError', 'snapshot creation returned no record');
+    return result.extra;
+  }
+
+  private checkUltraRules(disk: DiskRecord): void {
+    if (disk.hydration === 'hydrating') {
+      throw notAllowed(
+        `Disk ${disk.name} (${disk.sku}) is still being copied from its source (completionPercent below 100): incremental snapshots of Ultra Disks and Premium SSD v2 disks need completionPercent 100.`,
+        'Wait for the disk background copy to finish, then retry.',
+      );
+    }
+    const rt = this.runtimes.peek(disk.uniqueId);
+    const pending = rt ? rt.pending.length : 0;
+    const limit = this.ctx.limits.pendingSnapshotsPerDiskDuringBackgroundCopy;
+    if (pending >= limit) {
+      throw notAllowed(
+        `Disk ${disk.name} already has ${pending} snapshots in background copy: at most ${limit} may be pending for an Ultra Disk or Premium SSD v2 disk (pendingSnapshotsPerDiskDuringBackgroundCopy).`,
+        'Wait until one reaches completionPercent 100, then retry.',
+      );
+    }
+  }
+
+  /** The 500-per-disk and 7-per-5-minutes limits, checked inside the creating transaction. */
+  private async checkIncrementalLimits(tx: Catalog, disk: DiskRecord): Promise<void> {
+    const limits = this.ctx.limits;
+    if (disk.familyId) {
+      const live = await tx.listSnapshots({ familyId: disk.familyId });
+      const own = live.filter((s) => s.incremental && s.creationData.sourceUniqueId === disk.uniqueId).length;
+      if (own >= limits.incrementalSnapshotsPerDisk) {
+        throw notAllowed(
+          `Disk ${disk.name} already has ${own} incremental snapshots: at most ${limits.incrementalSnapshotsPerDisk} may exist per disk at a time (incrementalSnapshotsPerDisk).`,
+          'Delete older snapshots of this disk to make room.',
+        );
+      }
+    }
+    const now = this.ctx.now();
+    const recent = await tx.countSnapshotCreations(disk.uniqueId, new Date(now.getTime() - RATE_WINDOW_MS));
+    const max = limits.incrementalSnapshotsPerDiskPer5Minutes;
+    if (recent.length >= max) {
+      const oldest = recent[recent.length - max] ?? now;
+      const retryAfter = Math.max(1, Math.ceil((oldest.getTime() + RATE_WINDOW_MS - now.getTime()) / 1000));
+      throw new SnapdiskError(
+        'TooManyRequests',
+        `Disk ${disk.name} had ${recent.length} incremental snapshots created in the last 5 minutes: at most ${max} per disk per 5 minutes (incrementalSnapshotsPerDiskPer5Minutes).`,
+        { retryAfterSeconds: retryAfter, hint: `Retry after ${retryAfter} seconds.` },
+      );
+    }
+  }
+
+  private async fromSnapshot(spec: SnapshotSpec, location: string, src: ResourceKey): Promise<SnapshotRecord> {
+    const source = await this.ctx.catalog.getSnapshot(src.subscriptionId, src.resourceGroup, src.name);
+    if (!source) throw notFound('snapshots', src);
+    if (source.location !== location) {
+      throw invalid(
+        `The snapshot ${source.name} is in ${source.location}; copying it to ${location} needs createOption CopyStart.`,
+        'properties.creationData.createOption',
+      );
+    }
+    await this.assertUsable(source, 'a copy');
+    const incremental = spec.incremental === true;
+    const region = this.ctx.region(location);
+    if (incremental && !source.incremental) {
+      throw notAllowed(
+        `The snapshot ${source.name} is a full snapshot: an incremental snapshot can only be copied from an incremental snapshot.`,
+        'Create a full copy (incremental: false), or snapshot the disk itself.',
+      );
+    }
+    const sku: SnapshotSku = incremental ? incrementalSnapshotSku(spec.sku, region) : (spec.sku ?? 'Standard_LRS');
+    const base = this.newRecord(spec, location, sku, incremental, null);
+    const record: SnapshotRecord = {
+      ...base,
+      sizeBytes: source.sizeBytes,
+      logicalSectorSize: source.logicalSectorSize,
+      sourceDiskSku: source.sourceDiskSku,
+      creationData: {
+        createOption: 'Copy',
+        sourceResourceId: resourceId('snapshots', source),
+        sourceUniqueId: source.uniqueId,
+        ...(source.creationData.logicalSectorSize ? { logicalSectorSize: source.creationData.logicalSectorSize } : {}),
+      },
+      familyId: source.familyId,
+      point: source.point,
+    };
+    await this.ctx.catalog.transaction(async (tx) => {
+      if (!incremental) {
+        const familyId = this.ctx.newId();
+        await tx.insertFamily({
+          id: familyId,
+          region: location,
+          diskId: null,
+          baseFamilyId: source.familyId,
+          basePoint: source.point,
+          createdAt: this.ctx.nowIso(),
+        });
+        await tx.insertPoint(readyPoint(familyId, source.sizeBytes, this.ctx.nowIso()));
+        record.familyId = familyId;
+        record.point = 1;
+      }
+      await tx.insertSnapshot(record);
+      if (incremental) await tx.setPointHidden(source.familyId, source.point, false);
+    });
+    return record;
+  }
+
+  private newRecord(
+    spec: SnapshotSpec,
+    location: string,
+    sku: SnapshotSku,
+    incremental: boolean,
+    disk: DiskRecord | null,
+  ): SnapshotRecord {
+    return {
+      subscriptionId: spec.subscriptionId.toLowerCase(),
+      resourceGroup: spec.resourceGroup,
+      name: spec.name,
+      uniqueId: this.ctx.newId(),
+      location,
+      sku,
+      incremental,
+      sizeBytes: disk?.sizeBytes ?? 0,
+      logicalSectorSize: disk?.logicalSectorSize ?? 512,
+      diskState: 'Unattached',
+      provisioningState: 'Succeeded',
+      creationData: disk
+        ? {
+            createOption: 'Copy',
+            sourceResourceId: resourceId('disks', disk),
+            sourceUniqueId: disk.uniqueId,
+            logicalSectorSize: disk.logicalSectorSize,
+          }
+        : { createOption: 'Copy' },
+      tags: spec.tags ?? {},
+      properties: spec.properties ?? {},
+      timeCreated: this.ctx.nowIso(),
+      familyId: '',
+      point: 0,
+      sourceDiskSku: disk?.sku ?? null,
+      copyCompletionError: null,
+      deletedAt: null,
+    };
+  }
+
+  /** PATCH: tags, properties, sku (an incremental snapshot stays on standard storage). */
+  async update(key: ResourceKey, patch: SnapshotPatch): Promise<SnapshotRecord> {
+    const s = await this.get(key);
+    if (patch.sku && patch.sku !== s.sku && s.incremental) {
+      incrementalSnapshotSku(patch.sku, this.ctx.region(s.location));
+    }
+    const updated: SnapshotRecord = {
+      ...s,
+      ...(patch.tags ? { tags: patch.tags } : {}),
+      ...(patch.properties ? { properties: { ...s.properties, ...patch.properties } } : {}),
+      ...(patch.sku ? { sku: patch.sku } : {}),
+    };
+    await this.ctx.catalog.updateSnapshot(updated);
+    return updated;
+  }
+
+  /** DELETE: false when the snapshot does not exist. Other snapshots never change. */
+  async delete(key: ResourceKey): Promise<boolean> {
+    await this.resources.requireGroup(key.subscriptionId, key.resourceGroup);
+    const s = await this.find(key);
+    if (!s) return false;
+    await this.deleteRecord(s);
+    return true;
+  }
+
+  async deleteRecord(s: SnapshotRecord): Promise<void> {
+    if (s.diskState === 'ActiveSAS') {
+      throw notAllowed(`Snapshot ${s.name} has an active SAS and cannot be deleted.`, 'Revoke access first (endGetAccess).');
+    }
+    const now = this.ctx.now();
+    const usedBytesAtDeletion = (await this.status(s)).usedBytes;
+    let stillShared = false;
+    await this.ctx.catalog.transaction(async (tx) => {
+      await tx.updateSnapshot({ ...s, deletedAt: now.toISOString(), usedBytesAtDeletion });
+      await tx.revokeGrants(s.uniqueId, now);
+      const refs = await tx.pointReferences(s.familyId, s.point);
+      stillShared = refs.snapshots > 0;
+      if (!stillShared) await tx.setPointHidden(s.familyId, s.point, true);
+    });
+    if (stillShared) return;
+    await this.points.release(s.familyId, s.point);
+    await this.points.refreshUsedAfter(s.familyId, s.point);
+    const left = await this.ctx.catalog.listPoints(s.familyId);
+    const fam = await this.ctx.catalog.getFamily(s.familyId);
+    if (left.length === 0 && fam && !fam.diskId) await this.points.dropFamily(s.familyId);
+  }
+
+  // -- data ----------------------------------------------------------------------------------------
+
+  async read(s: SnapshotRecord, offset: number, length: number): Promise<Buffer> {
+    checkRange(s, offset, length);
+    return this.resolver.readRange(s.familyId, s.point, offset, length);
+  }
+
+  /** Allocation of a range at block granularity (true holes read as zeros). */
+  async extents(s: SnapshotRecord, offset: number, length: number): Promise<{ offset: number; length: number; hole: boolean }[]> {
+    checkRange(s, offset, length);
+    const out: { offset: number; length: number; hole: boolean }[] = [];
+    if (length === 0) return out;
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((offset + length - 1) / BLOCK_SIZE);
+    const blocks = Array.from({ length: last - first + 1 }, (_, i) => first + i);
+    const holes = await this.resolver.holes(s.familyId, s.point, blocks);
+    for (const b of blocks) {
+      const hole = holes.get(b) ?? true;
+      const start = Math.max(b * BLOCK_SIZE, offset);
+      const end = Math.min((b + 1) * BLOCK_SIZE, offset + length);
+      const prev = out[out.length - 1];
+      if (prev && prev.hole === hole) prev.length += end - start;
+      else out.push({ offset: start, length: end - start, hole });
+    }
+    return out;
+  }
+
+  /** Ranges holding data (Get Page Ranges without a previous snapshot). */
+  async allocatedRanges(s: SnapshotRecord, q: RangeQuery = {}): Promise<RangePage<ByteRange>> {
+    const page = await this.collect(s.sizeBytes, q, (from, limit) => this.maps.allocated(s.familyId, s.point, from, limit));
+    return { ranges: page.ranges.map(({ start, end }) => ({ start, end })), ...(page.next !== undefined ? { next: page.next } : {}) };
+  }
+
+  /**
+   * Changes from `older` to `newer`: data ranges written and ranges cleared in between. Both must
+   * be of one family, `older` not newer, and no resize across the 4 TiB boundary in between.
+   */
+  async diff(newer: SnapshotRecord, older: SnapshotRecord, q: RangeQuery = {}): Promise<RangePage<DiffRange>> {
+    if (older.familyId !== newer.familyId) {
+      throw new SnapdiskError(
+        'PreviousSnapshotNotFound',
+        `The previous snapshot ${older.name} belongs to another snapshot family than ${newer.name}: changes can only be listed between snapshots of the same disk (incrementalSnapshotFamilyId).`,
+      );
+    }
+    if (older.point > newer.point) {
+      throw new SnapdiskError(
+        'PreviousSnapshotCannotBeNewer',
+        `The previous snapshot ${older.name} was taken after ${newer.name}.`,
+        { hint: 'Swap the two snapshots.' },
+      );
+    }
+    const [pa, pb] = await Promise.all([
+      this.ctx.catalog.getPoint(older.familyId, older.point),
+      this.ctx.catalog.getPoint(newer.familyId, newer.point),
+    ]);
+    const sizeA = pa?.sizeBytes ?? older.sizeBytes;
+    const sizeB = pb?.sizeBytes ?? newer.sizeBytes;
+    if (sizeA <= DIFF_RESIZE_BOUNDARY_BYTES && sizeB > DIFF_RESIZE_BOUNDARY_BYTES) {
+      throw new SnapdiskError(
+        'PreviousSnapshotOperationNotSupported',
+        `The disk grew across the 4 TiB boundary between ${older.name} (${sizeA} bytes) and ${newer.name} (${sizeB} bytes): the changes between them cannot be listed.`,
+        { hint: `Download the full copy of ${newer.name}; later snapshots can be diffed against it.` },
+      );
+    }
+    if (older.point === newer.point) return { ranges: [] };
+    return this.collect(newer.sizeBytes, q, (from, limit) => this.maps.changed(newer.familyId, older.point, newer.point, from, limit));
+  }
+
+  /** Pages block listings into merged byte ranges, at most `maxRanges` per page. */
+  private async collect(
+    sizeBytes: number,
+    q: RangeQuery,
+    page: (fromBlock: number, limit: number) => Promise<BlockPage>,
+  ): Promise<RangePage<DiffRange>> {
+    const start = Math.max(0, q.start ?? 0);
+    const end = Math.min(sizeBytes, q.end ?? sizeBytes);
+    const max = q.maxRanges ?? Infinity;
+    const out: DiffRange[] = [];
+    let from = Math.floor(start / BLOCK_SIZE);
+    const endBlock = Math.ceil(end / BLOCK_SIZE);
+    while (from < endBlock) {
+      const p = await page(from, 4096);
+      for (const item of p.items) {
+        if (item.block >= endBlock) break;
+        const s = Math.max(item.block * BLOCK_SIZE, start);
+        const e = Math.min((item.block + 1) * BLOCK_SIZE, end);
+        if (s >= e) continue;
+        const last = out[out.length - 1];
+        if (last && last.end === s && last.clear === item.zero) {
+          last.end = e;
+          continue;
+        }
+        if (out.length >= max) return { ranges: out, next: s };
+        out.push({ start: s, end: e, clear: item.zero });
+      }
+      if (p.end === Infinity) break;
+      from = p.end;
+    }
+    return { ranges: out };
+  }
+}
+
+function readyPoint(familyId: string, sizeBytes: number, now: string) {
+  return {
+    familyId,
+    seq: 1,
+    sizeBytes,
+    state: 'ready' as const,
+    hidden: false,
+    frozenBlocks: 0,
+    copiedBlocks: 0,
+    cursor: 0,
+    frozenMap: null,
+    usedBytes: 0,
+    createdAt: now,
+    completedAt: now,
+    errorCode: null,
+    errorMessage: null,
+  };
+}
+
+function checkRange(s: SnapshotRecord, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > s.sizeBytes) {
+    throw new SnapdiskError('OutOfRange', `range ${offset}+${length} is outside snapshot ${s.name} (${s.sizeBytes} bytes)`);
+  }
+}

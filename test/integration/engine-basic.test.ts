@@ -1,0 +1,117 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BLOCK_SIZE, MiB } from '../../src/core/units.js';
+import { createDisk, diskId, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
+
+describe('engine: snapshot, restore, diff, delete', () => {
+  let t: TestEngine;
+  beforeEach(async () => {
+    t = await startEngine();
+  });
+  afterEach(async () => {
+    await t.dispose();
+  });
+
+  it('snapshot: content is the disk at the request, later writes do not leak in', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd1');
+    const h = await e.disks.open(disk.uniqueId);
+    const rnd = prng(1);
+    const a = rnd(3 * MiB);
+    await h.write(5 * MiB + 123, a);
+    const s1 = await snapshot(e, disk, 's1');
+    // overwrite while the copy may still run
+    await h.write(5 * MiB, rnd(4 * MiB));
+    expect((await e.snapshots.read(s1, 5 * MiB + 123, a.length)).equals(a)).toBe(true);
+    await e.idle();
+    expect((await e.snapshots.read(s1, 5 * MiB + 123, a.length)).equals(a)).toBe(true);
+    const st = await e.snapshots.status(s1);
+    expect(st.completionPercent).toBe(100);
+    // first incremental holds every allocated block: 3 MiB + 123 spans 49 blocks
+    expect(st.usedBytes).toBe(49 * BLOCK_SIZE);
+  });
+
+  it('diff: changed and cleared ranges between two snapshots', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd1');
+    const h = await e.disks.open(disk.uniqueId);
+    const rnd = prng(2);
+    await h.write(0, rnd(2 * MiB));
+    const s1 = await snapshot(e, disk, 's1');
+    await h.write(10 * MiB, rnd(BLOCK_SIZE));
+    await h.zero(0, BLOCK_SIZE);
+    const s2 = await snapshot(e, disk, 's2');
+    await e.idle();
+    const d = await e.snapshots.diff(s2, s1);
+    expect(d.ranges).toEqual([
+      { start: 0, end: BLOCK_SIZE, clear: true },
+      { start: 10 * MiB, end: 10 * MiB + BLOCK_SIZE, clear: false },
+    ]);
+    const st2 = await e.snapshots.status(s2);
+    expect(st2.usedBytes).toBe(BLOCK_SIZE);
+    const empty = await snapshot(e, disk, 's3');
+    await e.idle();
+    expect((await e.snapshots.status(empty)).usedBytes).toBe(0);
+    expect((await e.snapshots.diff(empty, s2)).ranges).toEqual([]);
+  });
+
+  it('restore: a disk from a snapshot reads the snapshot at once and after hydration', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd1');
+    const h = await e.disks.open(disk.uniqueId);
+    const rnd = prng(3);
+    const data = rnd(8 * MiB);
+    await h.write(MiB, data);
+    const s1 = await snapshot(e, disk, 's1');
+    const { disk: r } = await e.disks.createOrUpdate({
+      subscriptionId: SUB,
+      resourceGroup: RG,
+      name: 'restored',
+      creationData: { createOption: 'Copy', sourceResourceId: snapshotId(s1) },
+    });
+    const rh = await e.disks.open(r.uniqueId);
+    expect((await rh.read(MiB, data.length)).equals(data)).toBe(true);
+    await rh.write(MiB + 100, Buffer.from('hello'));
+    await e.idle();
+    const after = await rh.read(MiB, data.length);
+    const expected = Buffer.from(data);
+    Buffer.from('hello').copy(expected, 100);
+    expect(after.equals(expected)).toBe(true);
+    expect(e.disks.completionPercent(await e.disks.getById(r.uniqueId))).toBe(100);
+    // the restored disk's first snapshot holds everything (used = all its data)
+    const rs = await snapshot(e, r, 'rs1');
+    await e.idle();
+    expect((await e.snapshots.read(rs, MiB, data.length)).equals(expected)).toBe(true);
+    expect((await e.snapshots.status(rs)).usedBytes).toBe(128 * BLOCK_SIZE);
+  });
+
+  it('delete: removing a middle snapshot changes no other snapshot', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd1');
+    const h = await e.disks.open(disk.uniqueId);
+    const rnd = prng(4);
+    const snaps = [];
+    const images: Buffer[] = [];
+    for (let i = 0; i < 4; i++) {
+      await h.write(i * 3 * BLOCK_SIZE, rnd(2 * BLOCK_SIZE + 7));
+      snaps.push(await snapshot(e, disk, `s${i}`));
+      images.push(await h.read(0, 16 * BLOCK_SIZE));
+    }
+    await e.idle();
+    await e.snapshots.delete({ subscriptionId: SUB, resourceGroup: RG, name: 's1' });
+    await e.snapshots.delete({ subscriptionId: SUB, resourceGroup: RG, name: 's3' });
+    for (const i of [0, 2]) {
+      const s = snaps[i];
+      const img = images[i];
+      if (!s || !img) throw new Error('missing');
+      expect((await e.snapshots.read(s, 0, 16 * BLOCK_SIZE)).equals(img)).toBe(true);
+    }
+    // the next snapshot after deleting the newest still captures the changes since s2
+    const s4 = await snapshot(e, disk, 's4');
+    await e.idle();
+    const s2 = snaps[2];
+    if (!s2) throw new Error('missing');
+    const d = await e.snapshots.diff(s4, s2);
+    expect(d.ranges.map((r) => r.start)).toEqual([9 * BLOCK_SIZE]);
+    expect(diskId(disk)).toContain('/disks/d1');
+  });
+});
