@@ -24,7 +24,7 @@
  * read through alloc) is exactly p's content of b. Reads of pending snapshots rely on it.
  */
 
-import { Bitmap } from '../core/bitmap.js';
+import type { Bitmap } from '../core/bitmap.js';
 import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
 import type { CowLog, PersistentBitmap, Volume } from '../core/ports.js';

@@ -7,6 +7,7 @@
  */
 
 import { constants, promises as fsp } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { SnapdiskError } from '../../core/errors.js';
@@ -146,7 +147,7 @@ export class FsBlobStore implements BlobStore {
 }
 
 async function* walk(dir: string): AsyncIterable<string> {
-  let entries: import('node:fs').Dirent[];
+  let entries: Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });
   } catch (err) {

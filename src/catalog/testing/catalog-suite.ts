@@ -1,0 +1,201 @@
+/**
+ * @module catalog/testing/catalog-suite
+ * The Catalog contract, run by every catalog backend: `describeCatalog(name, factory)`.
+ * PostgreSQL will run the same suite.
+ */
+
+import { describe, expect, it } from 'vitest';
+import type { DiskRecord, Point } from '../../core/model.js';
+import type { Catalog } from '../../core/ports.js';
+
+const SUB = 'aaaaaaaa-0000-4000-8000-000000000001';
+
+function disk(name: string, uniqueId: string): DiskRecord {
+  return {
+    subscriptionId: SUB,
+    resourceGroup: 'RG',
+    name,
+    uniqueId,
+    location: 'eastus',
+    zones: [],
+    sku: 'Standard_LRS',
+    sizeBytes: 1 << 30,
+    logicalSectorSize: 512,
+    diskState: 'Unattached',
+    provisioningState: 'Succeeded',
+    creationData: { createOption: 'Empty' },
+    tags: { a: 'b' },
+    properties: {},
+    managedBy: null,
+    maxShares: 1,
+    timeCreated: '2026-01-01T00:00:00.000Z',
+    familyId: null,
+    trackingPoint: 0,
+    baseFamilyId: null,
+    basePoint: 0,
+    hydration: 'none',
+    hydrationTotalBlocks: 0,
+    hydrationDoneBlocks: 0,
+  };
+}
+
+function point(familyId: string, seq: number): Point {
+  return {
+    familyId,
+    seq,
+    sizeBytes: 1 << 30,
+    state: 'ready',
+    hidden: false,
+    frozenBlocks: 0,
+    copiedBlocks: 0,
+    cursor: 0,
+    frozenMap: null,
+    usedBytes: 0,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    completedAt: null,
+    errorCode: null,
+    errorMessage: null,
+  };
+}
+
+const hash = (n: number): Buffer => Buffer.alloc(32, n);
+
+export function describeCatalog(name: string, factory: () => Promise<{ catalog: Catalog; dispose(): Promise<void> }>): void {
+  describe(`Catalog contract: ${name}`, () => {
+    const withCatalog = async (fn: (c: Catalog) => Promise<void>): Promise<void> => {
+      const { catalog, dispose } = await factory();
+      try {
+        await fn(catalog);
+      } finally {
+        await dispose();
+      }
+    };
+
+    it('subscriptions, groups and disks: case-insensitive keys, canonical values', () =>
+      withCatalog(async (c) => {
+        await c.putSubscription({ subscriptionId: SUB.toUpperCase(), displayName: 'dev', tenantId: 't', state: 'Enabled' });
+        expect((await c.getSubscription(SUB))?.displayName).toBe('dev');
+        await c.putResourceGroup({ subscriptionId: SUB, name: 'MyGroup', location: 'eastus', tags: {}, provisioningState: 'Succeeded', createdAt: 'x' });
+        expect((await c.getResourceGroup(SUB, 'mygroup'))?.name).toBe('MyGroup');
+        await c.insertDisk(disk('Disk1', 'u1'));
+        expect((await c.getDisk(SUB, 'rg', 'DISK1'))?.uniqueId).toBe('u1');
+        await expect(c.insertDisk(disk('disk1', 'u2'))).rejects.toThrow();
+        await c.updateDisk({ ...disk('Disk1', 'u1'), tags: { x: 'y' } });
+        expect((await c.getDiskById('u1'))?.tags).toEqual({ x: 'y' });
+        expect((await c.listDisks({ subscriptionId: SUB, resourceGroup: 'RG' })).length).toBe(1);
+        await c.deleteDisk('u1');
+        expect(await c.getDiskById('u1')).toBeNull();
+      }));
+
+    it('entries: newest at or before a point wins; changed entries between two points', () =>
+      withCatalog(async (c) => {
+        await c.insertFamily({ id: 'f', region: 'eastus', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+        const pack = { key: 'packs/00/p', sizeBytes: 100, zones: ['1'] };
+        const locs = await c.addPack('eastus', pack, [1, 2, 3].map((n) => ({ hash: hash(n), offset: n * 10, storedLength: 10, rawLength: 65536, codec: 0 })));
+        const id = (n: number): number => locs.get(hash(n).toString('hex'))?.id ?? -1;
+        for (const s of [1, 2, 3]) await c.insertPoint(point('f', s));
+        await c.insertEntries('f', 1, [{ block: 0, chunkId: id(1) }, { block: 5, chunkId: id(1) }]);
+        await c.insertEntries('f', 2, [{ block: 0, chunkId: id(2) }, { block: 7, chunkId: id(3) }]);
+        await c.insertEntries('f', 3, [{ block: 5, chunkId: null }]);
+        const at2 = await c.resolveEntries('f', 2, 0, 10);
+        expect(at2.map((e) => [e.block, e.point, e.chunk?.id ?? null])).toEqual([
+          [0, 2, id(2)],
+          [5, 1, id(1)],
+          [7, 2, id(3)],
+        ]);
+        expect(at2[0]?.chunk?.offset).toBe(20);
+        const ch = await c.changedEntries('f', 1, 3, 0, 10);
+        expect(ch.map((e) => [e.block, e.chunk === null])).toEqual([
+          [0, false],
+          [5, true],
+          [7, false],
+        ]);
+        expect((await c.changedEntries('f', 1, 3, 1, 1)).map((e) => e.block)).toEqual([5]);
+        expect(await c.changedBytes('f', 0, 3)).toBe(2 * 65536);
+      }));
+
+    it('merge moves only the entries the successor lacks', () =>
+      withCatalog(async (c) => {
+        await c.insertFamily({ id: 'f', region: 'eastus', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+        const locs = await c.addPack('eastus', { key: 'k', sizeBytes: 1, zones: [] }, [1, 2].map((n) => ({ hash: hash(n), offset: 0, storedLength: 1, rawLength: 65536, codec: 0 })));
+        const id = (n: number): number => locs.get(hash(n).toString('hex'))?.id ?? -1;
+        await c.insertPoint(point('f', 1));
+        await c.insertPoint(point('f', 2));
+        await c.insertEntries('f', 1, [{ block: 1, chunkId: id(1) }, { block: 2, chunkId: id(1) }]);
+        await c.insertEntries('f', 2, [{ block: 2, chunkId: id(2) }]);
+        await c.mergePointInto('f', 1, 2);
+        const at2 = await c.resolveEntries('f', 2, 0, 10);
+        expect(at2.map((e) => [e.block, e.point, e.chunk?.id])).toEqual([
+          [1, 2, id(1)],
+          [2, 2, id(2)],
+        ]);
+        expect(await c.resolveEntries('f', 1, 0, 10)).toEqual([]);
+      }));
+
+    it('chunk index: dedup lookups, unreferenced chunks and empty packs for GC', () =>
+      withCatalog(async (c) => {
+        await c.insertFamily({ id: 'f', region: 'eastus', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+        await c.insertPoint(point('f', 1));
+        const locs = await c.addPack('eastus', { key: 'p1', sizeBytes: 50, zones: ['1'] }, [1, 2].map((n) => ({ hash: hash(n), offset: 0, storedLength: 1, rawLength: 1, codec: 0 })));
+        const again = await c.addPack('eastus', { key: 'p2', sizeBytes: 50, zones: ['1'] }, [{ hash: hash(2), offset: 5, storedLength: 1, rawLength: 1, codec: 0 }]);
+        expect(again.get(hash(2).toString('hex'))?.pack).toBe('p1');
+        expect(await c.packBytes('eastus')).toBe(100);
+        const keep = locs.get(hash(1).toString('hex'))?.id ?? -1;
+        await c.insertEntries('f', 1, [{ block: 0, chunkId: keep }]);
+        const future = new Date(Date.now() + 60_000);
+        const unref = await c.unreferencedChunks('eastus', future, 100);
+        expect(unref).toEqual([locs.get(hash(2).toString('hex'))?.id]);
+        expect(await c.deleteChunksIfUnreferenced([...unref, keep])).toEqual(unref);
+        expect((await c.emptyPacks('eastus', future)).map((p) => p.key)).toEqual(['p2']);
+        expect([...(await c.existingChunks([keep, 99999]))]).toEqual([keep]);
+      }));
+
+    it('transactions: all or nothing; outer calls wait for the transaction', () =>
+      withCatalog(async (c) => {
+        await c.putSubscription({ subscriptionId: SUB, displayName: 'dev', tenantId: 't', state: 'Enabled' });
+        await expect(
+          c.transaction(async (tx) => {
+            await tx.insertDisk(disk('a', 'ua'));
+            throw new Error('boom');
+          }),
+        ).rejects.toThrow('boom');
+        expect(await c.getDiskById('ua')).toBeNull();
+        let release: () => void = () => undefined;
+        const gate = new Promise<void>((r) => (release = r));
+        const tx = c.transaction(async (t) => {
+          await t.insertDisk(disk('b', 'ub'));
+          await gate;
+        });
+        const outside = c.getDiskById('ub');
+        release();
+        await tx;
+        expect((await outside)?.uniqueId).toBe('ub');
+      }));
+
+    it('jobs: one open job per kind and target; finished jobs leave the open set', () =>
+      withCatalog(async (c) => {
+        const now = new Date();
+        const a = await c.enqueueJob('hydrate', 'd1', { x: 1 }, now);
+        const b = await c.enqueueJob('hydrate', 'd1', { x: 2 }, now);
+        expect(b.id).toBe(a.id);
+        await c.touchJob(a.id, { x: 3 }, now);
+        expect((await c.openJobs())[0]?.payload).toEqual({ x: 3 });
+        await c.finishJob(a.id, 'done', null, now);
+        expect(await c.openJobs()).toEqual([]);
+        const c2 = await c.enqueueJob('hydrate', 'd1', {}, now);
+        expect(c2.id).not.toBe(a.id);
+      }));
+
+    it('snapshot creations log and grants', () =>
+      withCatalog(async (c) => {
+        const t0 = new Date('2026-01-01T00:00:00Z');
+        for (let i = 0; i < 3; i++) await c.logSnapshotCreation('d', new Date(t0.getTime() + i * 1000));
+        expect((await c.countSnapshotCreations('d', new Date(t0.getTime() + 500))).length).toBe(2);
+        await c.insertGrant({ id: 'g', resourceKind: 'snapshot', resourceUniqueId: 's', access: 'Read', fileFormat: 'VHD', familyId: 'f', createdAt: t0.toISOString(), expiresAt: '2026-01-02T00:00:00.000Z', revokedAt: null });
+        expect((await c.listActiveGrants({ familyId: 'f' }, t0)).length).toBe(1);
+        expect((await c.listActiveGrants({ familyId: 'f' }, new Date('2026-01-03T00:00:00Z'))).length).toBe(0);
+        expect(await c.revokeGrants('s', t0)).toBe(1);
+        expect((await c.listActiveGrants({ familyId: 'f' }, t0)).length).toBe(0);
+      }));
+  });
+}

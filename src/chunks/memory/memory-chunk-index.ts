@@ -1,0 +1,49 @@
+/**
+ * @module chunks/memory/memory-chunk-index
+ * ChunkIndex in memory, for chunk-store tests that do not need a catalog.
+ */
+
+import type { ChunkLocation } from '../../core/model.js';
+import type { ChunkIndex, NewChunk, PackRecord } from '../../core/ports.js';
+
+export class MemoryChunkIndex implements ChunkIndex {
+  private readonly chunks = new Map<string, ChunkLocation>();
+  private readonly packs = new Map<string, PackRecord>();
+  private nextId = 1;
+
+  async lookupChunks(region: string, hashes: ReadonlyArray<Buffer>): Promise<Map<string, ChunkLocation>> {
+    const out = new Map<string, ChunkLocation>();
+    for (const h of hashes) {
+      const loc = this.chunks.get(`${region}/${h.toString('hex')}`);
+      if (loc) out.set(h.toString('hex'), loc);
+    }
+    return out;
+  }
+
+  async addPack(region: string, pack: PackRecord, chunks: ReadonlyArray<NewChunk>): Promise<Map<string, ChunkLocation>> {
+    this.packs.set(`${region}/${pack.key}`, pack);
+    for (const c of chunks) {
+      const k = `${region}/${c.hash.toString('hex')}`;
+      if (this.chunks.has(k)) continue;
+      this.chunks.set(k, {
+        id: this.nextId++,
+        hash: c.hash,
+        pack: pack.key,
+        offset: c.offset,
+        storedLength: c.storedLength,
+        rawLength: c.rawLength,
+        codec: c.codec,
+      });
+    }
+    return this.lookupChunks(
+      region,
+      chunks.map((c) => c.hash),
+    );
+  }
+
+  async packBytes(region: string): Promise<number> {
+    let n = 0;
+    for (const [k, p] of this.packs) if (k.startsWith(`${region}/`)) n += p.sizeBytes;
+    return n;
+  }
+}
