@@ -1,0 +1,169 @@
+/**
+ * @module api/blob/page-ranges
+ * Get Page Ranges (`GET ?comp=pagelist`): the blob ranges holding data, or with a previous
+ * snapshot the ranges changed since it (`PageRange` written, `ClearRange` cleared).
+ *
+ * Request:
+ * - optional `x-ms-range`/`Range`, 512-aligned; an end past the blob is clamped.
+ * - `maxresults` 1..10000 (larger values are capped at 10000, ≤ 0 is 400); without it every range
+ *   is returned in one response (what `getPageRanges` and the backup sample expect).
+ * - `marker`: the `NextMarker` of the previous page (opaque to clients: the next byte offset).
+ * - previous snapshot, by header `x-ms-previous-snapshot-url` (a full SAS URL of an older
+ *   snapshot of the same family, itself authenticated and readable) or by query `prevsnapshot`
+ *   (that snapshot's uniqueId, its ARM resource id, or its `timeCreated`; it must be of the same
+ *   family as the granted snapshot, which is what makes naming it without a SAS acceptable: only
+ *   which ranges changed is revealed, never the older bytes). The header wins when both are given.
+ *
+ * Answers: full lists include the VHD footer page (`[size, size+511]`, as Azure does); diffs never
+ * do. Diffs are served for snapshot grants in VHD format only (a VHDX file's layout depends on
+ * its content, so byte ranges of two VHDX files do not correspond).
+ */
+
+import { SnapdiskError } from '../../core/errors.js';
+import { tryParseResourceId } from '../../core/ids.js';
+import type { SnapshotRecord } from '../../core/model.js';
+import type { DiffRange } from '../../core/ranges.js';
+import type { Engine } from '../../engine/engine.js';
+import type { RangePage } from '../../engine/snapshots.js';
+import type { HttpContext } from '../http/context.js';
+import type { AuthDeps } from './auth.js';
+import { authorizeUrl } from './auth.js';
+import { blobError } from './errors.js';
+import type { BlobView } from './formats.js';
+import { versionHeaders } from './headers.js';
+import { pageRange, requestedRange } from './ranges.js';
+import type { Span } from './ranges.js';
+
+export const MAX_RESULTS = 10_000;
+const MARKER_PREFIX = 'sdpl1:';
+
+/** Handles `comp=pagelist` for `view`. */
+export async function getPageRanges(ctx: HttpContext, deps: AuthDeps, view: BlobView): Promise<void> {
+  const requested = requestedRange(ctx);
+  const span = requested ? pageRange(requested, view.length) : { start: 0, end: view.length };
+  const maxRanges = parseMaxResults(ctx.query.get('maxresults'));
+  const marker = ctx.query.get('marker');
+  const start = marker ? decodeMarker(marker, span) : span.start;
+  const q = { start, end: span.end, ...(maxRanges !== undefined ? { maxRanges } : {}) };
+  const previous = await previousSnapshot(ctx, deps, view);
+  const page = previous ? await diffPage(deps.engine, view, previous, q) : await view.dataRanges(q);
+  const body = pageListXml(page);
+  ctx.res.writeHead(200, {
+    ...versionHeaders(ctx),
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(body),
+    etag: view.properties.etag,
+    'last-modified': view.properties.lastModified.toUTCString(),
+    'x-ms-blob-content-length': String(view.length),
+  });
+  ctx.res.end(body);
+}
+
+/** `maxresults`: undefined when absent; 400 unless a positive integer; capped at 10000. */
+export function parseMaxResults(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n <= 0) {
+    throw blobError('InvalidQueryParameterValue', `Value '${value}' for query parameter maxresults is not valid: it must be a positive integer (at most ${MAX_RESULTS} are returned).`);
+  }
+  return Math.min(n, MAX_RESULTS);
+}
+
+export function encodeMarker(offset: number): string {
+  return Buffer.from(`${MARKER_PREFIX}${offset}`).toString('base64url');
+}
+
+/** The byte offset a marker continues from; it must lie in the requested span. */
+export function decodeMarker(marker: string, span: Span): number {
+  const text = Buffer.from(marker, 'base64url').toString('utf8');
+  const offset = text.startsWith(MARKER_PREFIX) ? Number(text.slice(MARKER_PREFIX.length)) : NaN;
+  if (!Number.isSafeInteger(offset) || offset < span.start || offset > span.end) {
+    throw blobError('InvalidQueryParameterValue', `Value '${marker}' for query parameter marker is not valid: pass the NextMarker of the previous response with the same range.`);
+  }
+  return offset;
+}
+
+/** The page-list XML (§5 of the wire contract): inclusive `End`, `NextMarker` empty on the last page. */
+export function pageListXml(page: RangePage<DiffRange>): string {
+  const items = page.ranges.map((r) => {
+    const tag = r.clear ? 'ClearRange' : 'PageRange';
+    return `<${tag}><Start>${r.start}</Start><End>${r.end - 1}</End></${tag}>`;
+  });
+  const next = page.next === undefined ? '' : encodeMarker(page.next);
+  return `<?xml version="1.0" encoding="utf-8"?><PageList>${items.join('')}<NextMarker>${next}</NextMarker></PageList>`;
+}
+
+async function diffPage(engine: Engine, view: BlobView, previous: SnapshotRecord, q: { start: number; end: number; maxRanges?: number }): Promise<RangePage<DiffRange>> {
+  const res = view.access.resource;
+  if (res.kind !== 'snapshot') {
+    throw blobError(
+      'PreviousSnapshotOperationNotSupported',
+      'Changes since a previous snapshot can only be listed on the SAS of a snapshot, not of a disk.',
+      { hint: 'Take an incremental snapshot of the disk, grant access to it and list its changes.' },
+    );
+  }
+  if (view.format !== 'VHD') {
+    throw blobError(
+      'PreviousSnapshotOperationNotSupported',
+      `Changes since a previous snapshot are listed on VHD-format SAS URLs only; this one serves ${view.format}.`,
+      { hint: 'Grant access with fileFormat VHD for differential copies (4096-byte-sector snapshots: read the full VHDX).' },
+    );
+  }
+  // the footer page never changes: a diff stops at the disk bytes
+  return engine.snapshots.diff(res.snapshot, previous, { ...q, end: Math.min(q.end, res.snapshot.sizeBytes) });
+}
+
+/** The previous snapshot named by the request, if any. */
+async function previousSnapshot(ctx: HttpContext, deps: AuthDeps, view: BlobView): Promise<SnapshotRecord | undefined> {
+  const url = ctx.header('x-ms-previous-snapshot-url');
+  if (url !== undefined && url.trim() !== '') {
+    const prev = await authorizeUrl(deps, url.trim(), 'x-ms-previous-snapshot-url');
+    if (prev.resource.kind !== 'snapshot') {
+      throw blobError('PreviousSnapshotNotFound', 'The x-ms-previous-snapshot-url is the SAS of a disk, not of a snapshot.');
+    }
+    return prev.resource.snapshot;
+  }
+  const name = ctx.query.get('prevsnapshot');
+  if (name === null) return undefined;
+  const current = view.access.resource;
+  if (current.kind !== 'snapshot') {
+    throw blobError('PreviousSnapshotOperationNotSupported', 'prevsnapshot can only be used on the SAS of a snapshot, not of a disk.');
+  }
+  const found = await findSnapshot(deps.engine, current.snapshot, name.trim());
+  if (!found || found.familyId !== current.snapshot.familyId) {
+    throw blobError(
+      'PreviousSnapshotNotFound',
+      `The previous snapshot '${name}' was not found among the snapshots of the same disk (incremental snapshot family).`,
+      { hint: 'Name it by uniqueId, resource id or timeCreated, or pass its SAS URL in x-ms-previous-snapshot-url.' },
+    );
+  }
+  return found;
+}
+
+const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A snapshot by uniqueId, ARM resource id, or timeCreated (within `current`'s family). */
+async function findSnapshot(engine: Engine, current: SnapshotRecord, name: string): Promise<SnapshotRecord | undefined> {
+  try {
+    if (GUID_RE.test(name)) return await engine.snapshots.getById(name.toLowerCase());
+    const id = tryParseResourceId(name);
+    if (id) return id.kind === 'snapshots' ? await engine.snapshots.get(id) : undefined;
+  } catch (err) {
+    if (err instanceof SnapdiskError && (err.code === 'ResourceNotFound' || err.code === 'NotFound')) return undefined;
+    throw err;
+  }
+  const at = parseTime(name);
+  if (at === undefined) {
+    throw blobError('InvalidQueryParameterValue', `Value '${name}' for query parameter prevsnapshot is not a snapshot uniqueId, resource id or time.`);
+  }
+  const all = await engine.snapshots.list({ subscriptionId: current.subscriptionId });
+  return all.find((s) => s.familyId === current.familyId && Date.parse(s.timeCreated) === at);
+}
+
+/** Milliseconds of an ISO time with up to 7 fractional digits (as blob snapshot ids are written). */
+function parseTime(text: string): number | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,7}))?Z$/.exec(text);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1] ?? ''}.${(m[2] ?? '').padEnd(3, '0').slice(0, 3)}Z`);
+  return Number.isFinite(t) ? t : undefined;
+}
