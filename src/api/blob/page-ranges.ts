@@ -10,7 +10,8 @@
  * - `marker`: the `NextMarker` of the previous page (opaque to clients: the next byte offset).
  * - previous snapshot, by header `x-ms-previous-snapshot-url` (a full SAS URL of an older
  *   snapshot of the same family, itself authenticated and readable) or by query `prevsnapshot`
- *   (that snapshot's uniqueId, its ARM resource id, or its `timeCreated`; it must be of the same
+ *   (a SAS URL as for the header — the SDK's `listPageRangesDiff` sends it there —, or that
+ *   snapshot's uniqueId, its ARM resource id, or its `timeCreated`; it must be of the same
  *   family as the granted snapshot, which is what makes naming it without a SAS acceptable: only
  *   which ranges changed is revealed, never the older bytes). The header wins when both are given.
  *
@@ -116,15 +117,13 @@ async function diffPage(engine: Engine, view: BlobView, previous: SnapshotRecord
 /** The previous snapshot named by the request, if any. */
 async function previousSnapshot(ctx: HttpContext, deps: AuthDeps, view: BlobView): Promise<SnapshotRecord | undefined> {
   const url = ctx.header('x-ms-previous-snapshot-url');
-  if (url !== undefined && url.trim() !== '') {
-    const prev = await authorizeUrl(deps, url.trim(), 'x-ms-previous-snapshot-url');
-    if (prev.resource.kind !== 'snapshot') {
-      throw blobError('PreviousSnapshotNotFound', 'The x-ms-previous-snapshot-url is the SAS of a disk, not of a snapshot.');
-    }
-    return prev.resource.snapshot;
-  }
+  if (url !== undefined && url.trim() !== '') return snapshotOfUrl(deps, url.trim(), 'x-ms-previous-snapshot-url');
   const name = ctx.query.get('prevsnapshot');
   if (name === null) return undefined;
+  if (/^https?:\/\//i.test(name.trim())) {
+    // the SDK's listPageRangesDiff(offset, count, prevSnapshotUrl) sends the URL here
+    return snapshotOfUrl(deps, name.trim(), 'prevsnapshot URL');
+  }
   const current = view.access.resource;
   if (current.kind !== 'snapshot') {
     throw blobError('PreviousSnapshotOperationNotSupported', 'prevsnapshot can only be used on the SAS of a snapshot, not of a disk.');
@@ -138,6 +137,15 @@ async function previousSnapshot(ctx: HttpContext, deps: AuthDeps, view: BlobView
     );
   }
   return found;
+}
+
+/** The snapshot behind a SAS URL of this server (authenticated, readable). */
+async function snapshotOfUrl(deps: AuthDeps, url: string, what: string): Promise<SnapshotRecord> {
+  const prev = await authorizeUrl(deps, url, what);
+  if (prev.resource.kind !== 'snapshot') {
+    throw blobError('PreviousSnapshotNotFound', `The ${what} is the SAS of a disk, not of a snapshot.`);
+  }
+  return prev.resource.snapshot;
 }
 
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
