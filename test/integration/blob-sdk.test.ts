@@ -5,7 +5,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { PageBlobClient } from '@azure/storage-blob';
+import { AnonymousCredential, PageBlobClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSnapdiskError } from '../../src/core/errors.js';
 import type { DiskRecord, SnapshotRecord } from '../../src/core/model.js';
@@ -30,9 +30,13 @@ async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<Buffe
   return Buffer.concat(parts);
 }
 
+function client(url: string): PageBlobClient {
+  return new PageBlobClient(url, new AnonymousCredential());
+}
+
 /** The SDK's `{offset, count}` from getPageRanges has count = End - Start (inclusive End). */
-function inclusive(ranges: Array<{ offset: number; count: number }> | undefined): Array<[number, number]> {
-  return (ranges ?? []).map((r) => [r.offset, r.offset + r.count]);
+function inclusive(ranges: Array<{ offset: number; count?: number }> | undefined): Array<[number, number]> {
+  return (ranges ?? []).map((r) => [r.offset, r.offset + (r.count ?? 0)]);
 }
 
 describe('blob SDK: reads of a snapshot', () => {
@@ -51,7 +55,7 @@ describe('blob SDK: reads of a snapshot', () => {
   });
 
   it('getProperties: PageBlob of disk size + 512, stable ETag', async () => {
-    const c = new PageBlobClient(url);
+    const c = client(url);
     const p = await c.getProperties();
     expect(p.contentLength).toBe(32 * MiB + 512);
     expect(p.blobType).toBe('PageBlob');
@@ -61,7 +65,7 @@ describe('blob SDK: reads of a snapshot', () => {
   });
 
   it('download: whole blob = image + VHD footer of the disk', async () => {
-    const c = new PageBlobClient(url);
+    const c = client(url);
     const res = await c.download();
     const body = await readAll(res.readableStreamBody);
     expect(body.length).toBe(32 * MiB + 512);
@@ -72,7 +76,7 @@ describe('blob SDK: reads of a snapshot', () => {
   });
 
   it('download: ranges, including one that covers the footer, agree with the whole', async () => {
-    const c = new PageBlobClient(url);
+    const c = client(url);
     const whole = Buffer.concat([image, (await c.downloadToBuffer(32 * MiB, 512))]);
     for (const [offset, count] of [[0, 1], [1 * MiB - 7, 5 * MiB + 3], [20 * MiB + 4000, 200_000], [32 * MiB - 100, 612], [32 * MiB + 511, 1]] as const) {
       const got = await c.downloadToBuffer(offset, count);
@@ -83,7 +87,7 @@ describe('blob SDK: reads of a snapshot', () => {
   });
 
   it('getPageRanges: allocated blocks plus the footer page, inclusive ends', async () => {
-    const c = new PageBlobClient(url);
+    const c = client(url);
     const r = await c.getPageRanges();
     const end = 20 * MiB + Math.ceil((4096 + 100_000) / BLOCK_SIZE) * BLOCK_SIZE;
     expect(inclusive(r.pageRange)).toEqual([
@@ -98,6 +102,7 @@ describe('blob SDK: reads of a snapshot', () => {
 });
 
 describe('blob SDK: diffs between snapshots', () => {
+  const BLOB = 1024 * MiB + 512;
   let disk: DiskRecord;
   const snaps: SnapshotRecord[] = [];
   const urls: string[] = [];
@@ -129,8 +134,8 @@ describe('blob SDK: diffs between snapshots', () => {
   it('getPageRangesDiffForManagedDisks: PageRange and ClearRange since the previous snapshot', async () => {
     const [u1, u2] = urls;
     if (!u1 || !u2) throw new Error('urls');
-    const c = new PageBlobClient(u2);
-    const r = await c.getPageRangesDiffForManagedDisks(0, undefined, u1);
+    const c = client(u2);
+    const r = await c.getPageRangesDiffForManagedDisks(0, BLOB, u1);
     expect(inclusive(r.pageRange)).toEqual(expected().filter((x) => !x.isClear).map((x) => [x.start, x.end]));
     expect(inclusive(r.clearRange)).toEqual(expected().filter((x) => x.isClear).map((x) => [x.start, x.end]));
     // a range limits the answer and never reaches the footer
@@ -142,11 +147,11 @@ describe('blob SDK: diffs between snapshots', () => {
     const [u1, u2] = urls;
     const s1 = snaps[0];
     if (!u1 || !u2 || !s1) throw new Error('setup');
-    const c = new PageBlobClient(u2);
+    const c = client(u2);
     for (const prev of [u1, s1.uniqueId, s1.timeCreated]) {
       const pages: Array<{ start: number; end: number; isClear: boolean }[]> = [];
       let token: string | undefined;
-      for await (const page of c.listPageRangesDiff(0, undefined, prev).byPage({ maxPageSize: 1 })) {
+      for await (const page of c.listPageRangesDiff(0, BLOB, prev).byPage({ maxPageSize: 1 })) {
         const items = [
           ...(page.pageRange ?? []).map((r) => ({ start: r.start, end: r.end, isClear: false })),
           ...(page.clearRange ?? []).map((r) => ({ start: r.start, end: r.end, isClear: true })),
@@ -158,34 +163,34 @@ describe('blob SDK: diffs between snapshots', () => {
       expect(pages.every((p) => p.length === 1)).toBe(true);
       // resuming from the first page's marker gives the rest
       const rest = [];
-      for await (const page of c.listPageRangesDiff(0, undefined, prev).byPage({ maxPageSize: 2, continuationToken: token })) rest.push(page);
+      for await (const page of c.listPageRangesDiff(0, BLOB, prev).byPage({ maxPageSize: 2, continuationToken: token })) rest.push(page);
       const ranges = rest.flatMap((p) => [...(p.pageRange ?? []), ...(p.clearRange ?? [])]).map((r) => r.start).sort((x, y) => x - y);
       expect(ranges).toEqual([10 * MiB, 100 * MiB, 900 * MiB]);
     }
     const items = [];
-    for await (const item of c.listPageRangesDiff(0, undefined, u1)) items.push(item);
+    for await (const item of c.listPageRangesDiff(0, BLOB, u1)) items.push(item);
     expect(items).toEqual(expected());
   });
 
   it('diff against itself is empty; a newer "previous" is 400, another family 409', async () => {
     const [u1, u2] = urls;
     if (!u1 || !u2) throw new Error('urls');
-    expect((await new PageBlobClient(u2).getPageRangesDiffForManagedDisks(0, undefined, u2)).pageRange ?? []).toEqual([]);
-    await expect(new PageBlobClient(u1).getPageRangesDiffForManagedDisks(0, undefined, u2)).rejects.toMatchObject({
+    expect((await client(u2).getPageRangesDiffForManagedDisks(0, BLOB, u2)).pageRange ?? []).toEqual([]);
+    await expect(client(u1).getPageRangesDiffForManagedDisks(0, BLOB, u2)).rejects.toMatchObject({
       statusCode: 400,
       code: 'PreviousSnapshotCannotBeNewer',
     });
     const other = await createDisk(b.t.engine, 'sdk-diff-other');
     const os = await snapshot(b.t.engine, other, 'sdk-diff-other-s1');
     const ou = (await b.grant(os)).url;
-    await expect(new PageBlobClient(u2).getPageRangesDiffForManagedDisks(0, undefined, ou)).rejects.toMatchObject({
+    await expect(client(u2).getPageRangesDiffForManagedDisks(0, BLOB, ou)).rejects.toMatchObject({
       statusCode: 409,
       code: 'PreviousSnapshotNotFound',
     });
   });
 
   it('listPageRanges with paging over a full page list', async () => {
-    const c = new PageBlobClient(urls[1] ?? '');
+    const c = client(urls[1] ?? '');
     const starts: number[] = [];
     for await (const page of c.listPageRanges().byPage({ maxPageSize: 1 })) {
       expect((page.pageRange ?? []).length).toBeLessThanOrEqual(1);
@@ -201,7 +206,7 @@ describe('blob SDK: upload', () => {
     const size = 24 * MiB;
     const disk = await createUploadDisk(b.t, 'sdk-up', size / MiB);
     const { url } = await b.grant(disk, 'Write');
-    const c = new PageBlobClient(url);
+    const c = client(url);
     expect((await c.getProperties()).contentLength).toBe(size + 512);
     const rnd = prng(13);
     const image = rnd(size);
@@ -235,7 +240,7 @@ describe('blob SDK: upload', () => {
     const size = 20 * MiB;
     const disk = await createUploadDisk(b.t, 'sdk-up-bad', size / MiB);
     const { url } = await b.grant(disk, 'Write');
-    const c = new PageBlobClient(url);
+    const c = client(url);
     const data = prng(14)(4 * MiB);
     await c.uploadPages(data, 0, data.length);
     const bad = vhdFooter(size);
@@ -263,7 +268,7 @@ describe('blob SDK: upload', () => {
     const srcSnap = await snapshot(e, srcDisk, 'sdk-fromurl-s');
     const srcUrl = (await b.grant(srcSnap)).url;
     const disk = await createUploadDisk(b.t, 'sdk-fromurl', 20);
-    const c = new PageBlobClient((await b.grant(disk, 'Write')).url);
+    const c = client((await b.grant(disk, 'Write')).url);
     for (let off = 0; off < src.length; off += 4 * MiB) await c.uploadPagesFromURL(srcUrl, off, off, 4 * MiB);
     // the footer too: the source blob's last 512 bytes are its VHD footer
     await c.uploadPagesFromURL(srcUrl, 20 * MiB, 20 * MiB, 512);
