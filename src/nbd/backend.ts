@@ -28,9 +28,25 @@ export interface NbdOpenOptions {
 export interface NbdExport {
   readonly size: number;
   readonly readOnly: boolean;
+  /**
+   * Optional. True when a flush or FUA write on one connection makes the writes of every other
+   * connection to the same export durable and visible too (one shared cache, e.g. one head file),
+   * so the server may advertise NBD_FLAG_CAN_MULTI_CONN. Read-only exports are always safe and
+   * advertise it regardless; absent means false for read-write exports.
+   */
+  readonly multiConn?: boolean;
+  /**
+   * Optional. False when `writeZeroes` is not cheaper than writing zero bytes; the server then
+   * answers NBD_CMD_FLAG_FAST_ZERO requests with ENOTSUP without calling the backend. Absent means
+   * true (snapdisk stores zeroed ranges sparse).
+   */
+  readonly fastZero?: boolean;
   /** Returns exactly `length` bytes. */
   read(offset: number, length: number): Promise<Buffer>;
-  /** With `fua`, resolves only when the data is durable. */
+  /**
+   * With `fua`, resolves only when the data is durable. `data` is valid only until the returned
+   * promise settles (the server recycles payload buffers): copy it to keep it longer.
+   */
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;
   flush(): Promise<void>;
   /** Discard: the range reads as zeros afterwards. */

@@ -1,0 +1,59 @@
+/**
+ * @module nbd/buffer-pool
+ * Recycles the buffers WRITE payloads are assembled in.
+ *
+ * Design notes:
+ * - A payload that arrives split over several socket chunks must be copied into one contiguous
+ *   buffer. Allocating a fresh one per request means fresh pages per request: on the VMs snapdisk
+ *   was measured on, a first touch costs ~16 µs per 4 KiB page, which capped writes near
+ *   250 MB/s. Reusing buffers whose pages are already mapped removes that cost.
+ * - Buffers come in power-of-two size classes (64 KiB minimum); `acquire(n)` returns a whole
+ *   class buffer and the caller uses a view of its first n bytes. Idle buffers are kept up to
+ *   `maxIdleBytes` in total; beyond that they are left to the GC.
+ * - Safe because `NbdExport.write` may use `data` only until its promise settles (see backend.ts).
+ */
+
+const MIN_CLASS = 64 * 1024;
+
+export class BufferPool {
+  private readonly idle = new Map<number, Buffer[]>();
+  private idleBytes = 0;
+
+  constructor(private readonly maxIdleBytes: number) {}
+
+  /** A buffer of at least `n` bytes (its length is the size class). */
+  acquire(n: number): Buffer {
+    const size = sizeClass(n);
+    const list = this.idle.get(size);
+    const buf = list?.pop();
+    if (buf !== undefined) {
+      this.idleBytes -= size;
+      return buf;
+    }
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Gives back a buffer obtained from `acquire`; it must not be used afterwards. */
+  release(buf: Buffer): void {
+    const size = buf.length;
+    if (size !== sizeClass(size) || this.idleBytes + size > this.maxIdleBytes) return;
+    let list = this.idle.get(size);
+    if (list === undefined) {
+      list = [];
+      this.idle.set(size, list);
+    }
+    list.push(buf);
+    this.idleBytes += size;
+  }
+
+  /** Bytes held idle, for tests. */
+  get idleSize(): number {
+    return this.idleBytes;
+  }
+}
+
+function sizeClass(n: number): number {
+  let size = MIN_CLASS;
+  while (size < n) size *= 2;
+  return size;
+}

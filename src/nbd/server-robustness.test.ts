@@ -1,0 +1,286 @@
+/**
+ * @module nbd/server-robustness.test
+ * Bad input and bad timing: out-of-range and malformed requests, read-only exports, oversized and
+ * truncated payloads, clients vanishing, backpressure, shutdown with requests in flight. The server
+ * must answer with the right errno or close the one connection, and never take the process down.
+ */
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryNbdBackend } from './memory-backend.js';
+import type { MemoryDisk } from './memory-backend.js';
+import { Cmd, CmdFlag, Errno, encodeRequest } from './protocol.js';
+import { NbdServer } from './server.js';
+import { RawNbdClient, firstDifference, replyError, replyMessage } from './test-client.js';
+
+const MiB = 1024 * 1024;
+const KiB = 1024;
+const DISK = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/disks/d1';
+const SNAP = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/snapshots/s1';
+
+let backend: MemoryNbdBackend;
+let disk: MemoryDisk;
+let snap: MemoryDisk;
+let server: NbdServer;
+let port: number;
+const clients: RawNbdClient[] = [];
+
+async function open(opts: { structured?: boolean; meta?: boolean } = {}, name = DISK): Promise<RawNbdClient> {
+  const c = await RawNbdClient.open(port, name, opts);
+  clients.push(c);
+  return c;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+async function restart(opts: ConstructorParameters<typeof NbdServer>[1]): Promise<void> {
+  await server.close();
+  server = new NbdServer(backend, opts);
+  ({ port } = await server.listen(0, '127.0.0.1'));
+}
+
+beforeEach(async () => {
+  backend = new MemoryNbdBackend();
+  disk = backend.addExport({ name: DISK, size: 64 * MiB });
+  snap = backend.addExport({ name: SNAP, size: 16 * MiB, readOnly: true });
+  server = new NbdServer(backend, { maxPayload: 1 * MiB });
+  ({ port } = await server.listen(0, '127.0.0.1'));
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy();
+  await server.close();
+});
+
+describe('nbd bad requests get errno replies and the connection stays usable', () => {
+  it('out of range: READ/TRIM/CACHE-less EINVAL, WRITE/WRITE_ZEROES ENOSPC (payload drained)', async () => {
+    const c = await open({ meta: true });
+    const cases: [number, number, number, number][] = [
+      [Cmd.READ, 64 * MiB - 10, 11, Errno.EINVAL],
+      [Cmd.READ, 2 ** 60, 1, Errno.EINVAL],
+      [Cmd.TRIM, 64 * MiB, 1, Errno.EINVAL],
+      [Cmd.BLOCK_STATUS, 64 * MiB, 4096, Errno.EINVAL],
+      [Cmd.WRITE_ZEROES, 63 * MiB, 2 * MiB, Errno.ENOSPC],
+      [Cmd.WRITE, 64 * MiB - 100, 4096, Errno.ENOSPC],
+    ];
+    for (const [type, offset, length, errno] of cases) {
+      const payload = type === Cmd.WRITE ? Buffer.alloc(length, 0xee) : undefined;
+      c.request(type, offset, length, { payload });
+      const r = await c.reply();
+      expect(replyError(r), `command ${type} at ${offset}`).toBe(errno);
+      expect(replyMessage(r)).toContain('beyond the end');
+    }
+    expect(await c.pread(64 * MiB - 16, 16)).toEqual(Buffer.alloc(16));
+    expect(disk.allocatedBytes).toBe(0);
+  });
+
+  it('unknown command and invalid flags: EINVAL', async () => {
+    const c = await open();
+    c.request(99, 0, 0);
+    expect(replyError(await c.reply())).toBe(Errno.EINVAL);
+    c.request(Cmd.READ, 0, 512, { flags: CmdFlag.REQ_ONE });
+    expect(replyError(await c.reply())).toBe(Errno.EINVAL);
+    c.request(Cmd.READ, 0, 512, { flags: CmdFlag.DF }); // DF without structured replies
+    expect(replyError(await c.reply())).toBe(Errno.EINVAL);
+    c.request(Cmd.WRITE, 0, 512, { flags: CmdFlag.NO_HOLE, payload: Buffer.alloc(512, 1) });
+    expect(replyError(await c.reply())).toBe(Errno.EINVAL);
+    c.request(Cmd.TRIM, 0, 512, { flags: 0x8000 });
+    expect(replyError(await c.reply())).toBe(Errno.EINVAL);
+    expect(disk.allocatedBytes).toBe(0);
+    expect(await c.pread(0, 8)).toEqual(Buffer.alloc(8));
+  });
+
+  it('read-only export: WRITE, TRIM, WRITE_ZEROES get EPERM; reads still work', async () => {
+    snap.writeSync(0, Buffer.alloc(4096, 5));
+    const c = await open({ structured: true }, SNAP);
+    c.request(Cmd.WRITE, 0, 4096, { payload: Buffer.alloc(4096, 1) });
+    const w = await c.reply();
+    expect(replyError(w)).toBe(Errno.EPERM);
+    expect(replyMessage(w)).toContain('read-only');
+    c.request(Cmd.TRIM, 0, 4096);
+    expect(replyError(await c.reply())).toBe(Errno.EPERM);
+    c.request(Cmd.WRITE_ZEROES, 0, 4096);
+    expect(replyError(await c.reply())).toBe(Errno.EPERM);
+    expect(await c.pread(0, 4096)).toEqual(Buffer.alloc(4096, 5));
+    c.request(Cmd.FLUSH, 0, 0);
+    expect(replyError(await c.reply())).toBe(0);
+  });
+
+  it('oversized READ: EINVAL without touching the backend', async () => {
+    const c = await open({ structured: true });
+    let reads = 0;
+    disk.hooks.beforeOp = (op) => {
+      if (op === 'read') reads++;
+    };
+    c.request(Cmd.READ, 0, MiB + 1);
+    const r = await c.reply();
+    expect(replyError(r)).toBe(Errno.EINVAL);
+    expect(replyMessage(r)).toContain('maximum block size');
+    expect(reads).toBe(0);
+  });
+
+  it('oversized WRITE: the payload is drained without being buffered, EINVAL, then business as usual', async () => {
+    const c = await open();
+    const total = 48 * MiB;
+    c.write(encodeRequest({ flags: 0, type: Cmd.WRITE, cookieHi: 0, cookieLo: 9, offset: 0, length: total }));
+    const before = process.memoryUsage().arrayBuffers;
+    const piece = Buffer.alloc(MiB, 0xaa);
+    for (let sent = 0; sent < total; sent += piece.length) {
+      if (!c.socket.write(piece)) await new Promise((resolve) => c.socket.once('drain', resolve));
+    }
+    const r = await c.reply();
+    expect([r.cookie, replyError(r)]).toEqual([9, Errno.EINVAL]);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(24 * MiB);
+    expect(disk.allocatedBytes).toBe(0);
+    const data = Buffer.alloc(4096, 3);
+    c.request(Cmd.WRITE, 0, data.length, { payload: data });
+    expect(replyError(await c.reply())).toBe(0);
+    expect(await c.pread(0, 4096)).toEqual(data);
+  });
+
+  it('a request header that arrives one byte at a time is parsed', async () => {
+    const c = await open();
+    const data = Buffer.alloc(100, 4);
+    const bytes = Buffer.concat([encodeRequest({ flags: 0, type: Cmd.WRITE, cookieHi: 0, cookieLo: 3, offset: 10, length: 100 }), data]);
+    for (const b of bytes) {
+      c.write(Buffer.from([b]));
+      await sleep(0);
+    }
+    expect(replyError(await c.reply())).toBe(0);
+    expect(disk.readSync(10, 100)).toEqual(data);
+  });
+});
+
+describe('nbd connection lifecycle', () => {
+  it('bad request magic: the connection is closed and the export released', async () => {
+    const c = await open();
+    const bad = encodeRequest({ flags: 0, type: Cmd.READ, cookieHi: 0, cookieLo: 1, offset: 0, length: 512 });
+    bad.writeUInt32BE(0x12345678, 0);
+    c.write(bad);
+    await c.closed;
+    await until(() => disk.closes === 1, 'export close');
+    expect(disk.openCount).toBe(0);
+  });
+
+  it('client vanishing mid-payload: connection closed, export.close() called, server still serves', async () => {
+    const c = await open();
+    c.write(encodeRequest({ flags: 0, type: Cmd.WRITE, cookieHi: 0, cookieLo: 1, offset: 0, length: 512 * KiB }));
+    c.write(Buffer.alloc(1000, 1));
+    await sleep(20);
+    c.destroy();
+    await until(() => disk.closes === 1, 'export close');
+    expect(disk.openCount).toBe(0);
+    expect(disk.allocatedBytes).toBe(0);
+    const again = await open();
+    expect(await again.pread(0, 4)).toEqual(Buffer.alloc(4));
+  });
+
+  it('a huge declared payload followed by a disconnect costs no memory', async () => {
+    const c = await open();
+    const before = process.memoryUsage().arrayBuffers;
+    c.write(encodeRequest({ flags: 0, type: Cmd.WRITE, cookieHi: 0, cookieLo: 1, offset: 0, length: 0xffffffff }));
+    c.write(Buffer.alloc(4 * MiB));
+    await sleep(50);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * MiB);
+    c.destroy();
+    await until(() => disk.closes === 1, 'export close');
+  });
+
+  it('client vanishing with requests in flight: they finish, then the export closes once', async () => {
+    const c = await open();
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    disk.hooks.beforeOp = () => gate;
+    for (let i = 0; i < 5; i++) c.request(Cmd.WRITE, i * 4096, 4096, { payload: Buffer.alloc(4096, i + 1), cookie: i });
+    await sleep(20);
+    c.destroy();
+    await sleep(20);
+    expect(disk.closes).toBe(0); // still waiting for the in-flight writes
+    release();
+    await until(() => disk.closes === 1, 'export close');
+    expect(disk.readSync(4 * 4096, 1)[0]).toBe(5);
+  });
+
+  it('NBD_CMD_DISC: in-flight requests complete and are answered before the close', async () => {
+    const c = await open();
+    disk.hooks.beforeOp = () => sleep(30);
+    c.request(Cmd.WRITE, 0, 4096, { payload: Buffer.alloc(4096, 7), cookie: 11 });
+    c.request(Cmd.DISC, 0, 0);
+    const r = await c.reply();
+    expect([r.cookie, replyError(r)]).toEqual([11, 0]);
+    await c.closed;
+    expect(disk.readSync(0, 1)[0]).toBe(7);
+    expect(disk.closes).toBe(1); // closed before the client saw the connection end
+  });
+
+  it('server.close(): answers requests in flight, closes exports and connections', async () => {
+    const c = await open();
+    const idle = await open();
+    disk.hooks.beforeOp = () => sleep(50);
+    c.request(Cmd.READ, 0, 4096, { cookie: 5 });
+    await sleep(10);
+    const closing = server.close();
+    const r = await c.reply(new Map([[5, 4096]]));
+    expect([r.cookie, replyError(r)]).toEqual([5, 0]);
+    await closing;
+    await Promise.all([c.closed, idle.closed]);
+    expect([disk.openCount, disk.closes]).toEqual([0, 2]);
+    expect(server.connectionCount).toBe(0);
+  });
+
+  it('backpressure: a client that does not read replies stops the server from reading', async () => {
+    await restart({ maxPayload: 1 * MiB, maxInFlightBytes: 2 * MiB });
+    const big = backend.addExport({ name: '/big', size: 32 * MiB });
+    big.writeSync(0, Buffer.alloc(32 * MiB, 1));
+    let reads = 0;
+    big.hooks.beforeOp = () => {
+      reads++;
+    };
+    const c = await open({}, '/big');
+    c.socket.pause();
+    const n = 32;
+    for (let i = 0; i < n; i++) c.request(Cmd.READ, i * MiB, MiB, { cookie: i });
+    await sleep(300);
+    // Kernel socket buffers absorb a few MiB (about 5 reads here); the rest waits unread.
+    expect(reads).toBeLessThan(n / 2);
+    c.socket.resume();
+    const lengths = new Map(Array.from({ length: n }, (_, i) => [i, MiB]));
+    for (let i = 0; i < n; i++) expect(replyError(await c.reply(lengths))).toBe(0);
+    expect(reads).toBe(n);
+  });
+
+  it('at most maxInFlightRequests requests run at once per connection', async () => {
+    await restart({ maxInFlightRequests: 4 });
+    let running = 0;
+    let peak = 0;
+    disk.hooks.beforeOp = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(5);
+      running--;
+    };
+    const c = await open();
+    for (let i = 0; i < 40; i++) c.request(Cmd.TRIM, i * 4096, 4096, { cookie: i });
+    for (let i = 0; i < 40; i++) expect(replyError(await c.reply())).toBe(0);
+    expect(peak).toBe(4);
+  });
+
+  it('two clients on one export see each other’s flushed writes', async () => {
+    const a = await open();
+    const b = await open();
+    const data = Buffer.alloc(64 * KiB, 0x5a);
+    a.request(Cmd.WRITE, MiB, data.length, { payload: data, flags: CmdFlag.FUA });
+    expect(replyError(await a.reply())).toBe(0);
+    expect(firstDifference(await b.pread(MiB, data.length), data)).toBeUndefined();
+    expect(disk.openCount).toBe(2);
+  });
+});
