@@ -10,7 +10,7 @@
  * source (a snapshot nobody sees) and then restores from it, so both are instant.
  */
 
-import { invalid, notAllowed, SnapdiskError } from '../core/errors.js';
+import { invalid, isNotFound, notAllowed, SnapdiskError } from '../core/errors.js';
 import { parseResourceId, resourceId } from '../core/ids.js';
 import type { CreationData, DiskRecord, DiskSku, ResourceKey, SectorSize, SnapshotRecord } from '../core/model.js';
 import {
@@ -466,12 +466,17 @@ export class Disks {
   async hydrate(diskId: string, signal: AbortSignal): Promise<void> {
     const disk = await this.ctx.catalog.getDiskById(diskId);
     if (!disk || disk.hydration !== 'hydrating' || !disk.baseFamilyId) return;
-    if (disk.hydrationTotalBlocks < 0) {
-      const rt = await this.runtimes.get(disk);
-      const total = await this.hydrator.countBaseBlocks(disk.baseFamilyId, disk.basePoint, rt.blocks);
-      await this.records.mutate(diskId, (d) => ({ ...d, hydrationTotalBlocks: total }));
+    try {
+      if (disk.hydrationTotalBlocks < 0) {
+        const rt = await this.runtimes.get(disk);
+        const total = await this.hydrator.countBaseBlocks(disk.baseFamilyId, disk.basePoint, rt.blocks);
+        await this.records.mutate(diskId, (d) => ({ ...d, hydrationTotalBlocks: total }));
+      }
+      await this.hydrator.run(diskId, signal);
+    } catch (err) {
+      if (isNotFound(err) && !(await this.ctx.catalog.getDiskById(diskId))) return; // deleted meanwhile
+      throw err;
     }
-    await this.hydrator.run(diskId, signal);
   }
 }
 

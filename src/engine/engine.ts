@@ -85,6 +85,7 @@ export class Engine {
       const disk = diskId ? await engine.ctx.catalog.getDiskById(diskId) : null;
       if (disk) await engine.runtimes.get(disk);
     }
+    await engine.requeueUnfinishedWork();
     await engine.jobs.start();
     await engine.grants.sweepExpired();
     engine.sweeper = setInterval(() => {
@@ -92,6 +93,18 @@ export class Engine {
     }, 30_000);
     engine.sweeper.unref();
     return engine;
+  }
+
+  /** Work whose job failed or vanished (hydration, copies) gets a job again at start-up. */
+  private async requeueUnfinishedWork(): Promise<void> {
+    const now = this.ctx.now();
+    for (const d of await this.ctx.catalog.listDisks({})) {
+      if (d.hydration === 'hydrating') await this.ctx.catalog.enqueueJob('hydrate', d.uniqueId, {}, now);
+      if (!d.familyId) continue;
+      for (const p of await this.ctx.catalog.listPoints(d.familyId)) {
+        if (p.state === 'copying') await this.ctx.catalog.enqueueJob('snapshot-copy', `${p.familyId}:${p.seq}`, {}, now);
+      }
+    }
   }
 
   /** Resolves when no background job is running (tests, benchmarks, `snapshot wait`). */

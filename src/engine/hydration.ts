@@ -7,6 +7,7 @@
  * disk record; a restart resumes from the hydrated bitmap, which is persistent.
  */
 
+import { isNotFound } from '../core/errors.js';
 import type { EngineContext } from './context.js';
 import type { DiskRecords } from './disk-records.js';
 import type { Maps } from './maps.js';
@@ -47,11 +48,11 @@ export class Hydrator {
     let done = disk.hydrationDoneBlocks;
     let from = 0;
     let lastSave = Date.now();
-    while (!signal.aborted) {
+    while (!signal.aborted && !rt.closed) {
       const page = await this.maps.allocated(baseFamily, basePoint, from, PAGE_BLOCKS);
       const todo = page.items.map((i) => i.block).filter((b) => b < rt.blocks && !rt.isHydrated(b));
       await forEachLimited(chunked(todo, 16), CONCURRENCY, async (group) => {
-        if (signal.aborted) return;
+        if (signal.aborted || rt.closed) return;
         const contents = await this.resolver.readBlocks(baseFamily, basePoint, group);
         for (const b of group) if (rt.hydrateBlock(b, contents.get(b) ?? null)) done++;
       });
@@ -62,17 +63,23 @@ export class Hydrator {
       if (page.end === Infinity) break;
       from = page.end;
     }
+    if (rt.closed) return; // the disk was deleted meanwhile
     if (signal.aborted) {
       await this.saveProgress(diskId, done);
       return;
     }
-    rt.finishHydration();
+    // durable order: head and bitmaps, then the catalog says "done", then the bitmap goes away
     await rt.flush();
     await this.records.mutate(diskId, (d) => ({ ...d, hydration: 'done', hydrationDoneBlocks: d.hydrationTotalBlocks }));
+    rt.finishHydration();
   }
 
   private async saveProgress(diskId: string, done: number): Promise<void> {
-    await this.records.mutate(diskId, (d) => ({ ...d, hydrationDoneBlocks: Math.min(done, d.hydrationTotalBlocks) }));
+    try {
+      await this.records.mutate(diskId, (d) => ({ ...d, hydrationDoneBlocks: Math.min(done, d.hydrationTotalBlocks) }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err; // deleted meanwhile: nothing left to record
+    }
   }
 }
 

@@ -256,7 +256,8 @@ export class Points {
 
   /** Deletes an empty family and releases the base point it held. */
   async dropFamily(familyId: string): Promise<void> {
-    const fam = await this.resolver.family(familyId);
+    const fam = await this.ctx.catalog.getFamily(familyId);
+    if (!fam) return;
     const left = await this.ctx.catalog.listPoints(familyId);
     if (left.length > 0) return;
     await this.ctx.catalog.deleteFamily(familyId);

@@ -86,6 +86,7 @@ export class DiskRuntime {
     this.dirty = volume.bitmap(this.dirtyName, this.nblocks);
     this.alloc = volume.bitmap('alloc', this.nblocks);
     this.hydrated = disk.hydration === 'hydrating' ? volume.bitmap('hydrated', this.nblocks) : null;
+    if (!this.hydrated && volume.hasBitmap('hydrated')) volume.dropBitmap('hydrated'); // finished before a crash
   }
 
   get sizeBytes(): number {
@@ -188,7 +189,7 @@ export class DiskRuntime {
 
   /** Installs base content into the head (background hydration and hydrate-on-read). */
   hydrateBlock(block: number, data: Buffer | null): boolean {
-    if (this.isHydrated(block) || !this.hydrated) return false;
+    if (this.closed || this.isHydrated(block) || !this.hydrated) return false;
     if (data) {
       const start = block * BLOCK_SIZE;
       const len = Math.min(BLOCK_SIZE, this.size - start);
@@ -485,7 +486,11 @@ export class DiskRuntime {
     return out;
   }
 
+  /** True once the runtime was closed (disk deleted or engine stopped): background work stops. */
+  closed = false;
+
   close(): void {
+    this.closed = true;
     this.volume.close();
   }
 

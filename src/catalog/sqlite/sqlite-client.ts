@@ -36,33 +36,29 @@ export class SqliteClient implements SqlClient {
 
   constructor(private readonly db: Db) {}
 
-  async all<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T[]> {
-    await this.idle();
-    return this.allNow<T>(sql, params);
+  all<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T[]> {
+    return this.whenIdle(() => this.allNow<T>(sql, params));
   }
 
-  async get<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T | undefined> {
-    await this.idle();
-    return this.prepare(sql).get(...params) as T | undefined;
+  get<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T | undefined> {
+    return this.whenIdle(() => this.prepare(sql).get(...params) as T | undefined);
   }
 
-  async run(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<{ changes: number }> {
-    await this.idle();
-    return { changes: this.prepare(sql).run(...params).changes };
+  run(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<{ changes: number }> {
+    return this.whenIdle(() => ({ changes: this.prepare(sql).run(...params).changes }));
   }
 
-  async runMany(sql: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
-    await this.idle();
-    this.runManyNow(sql, rows);
+  runMany(sql: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
+    return this.whenIdle(() => this.runManyNow(sql, rows));
   }
 
-  async exec(sql: string): Promise<void> {
-    await this.idle();
-    this.db.exec(sql);
+  exec(sql: string): Promise<void> {
+    return this.whenIdle(() => this.db.exec(sql)).then(() => undefined);
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    await this.idle();
+    // no await between the check and taking the lock: two callers can never both pass
+    while (this.txDone) await this.txDone;
     let release: () => void = () => undefined;
     this.txDone = new Promise<void>((resolve) => (release = resolve));
     const tx = new SqliteTxClient(this);
@@ -84,8 +80,7 @@ export class SqliteClient implements SqlClient {
   }
 
   async close(): Promise<void> {
-    await this.idle();
-    this.db.close();
+    await this.whenIdle(() => this.db.close());
   }
 
   /** @internal used by the transaction handle */
@@ -120,8 +115,10 @@ export class SqliteClient implements SqlClient {
     this.db.exec(sql);
   }
 
-  private async idle(): Promise<void> {
+  /** Runs `fn` at once when no transaction is open, else right after it ends (no gap between). */
+  private async whenIdle<T>(fn: () => T): Promise<T> {
     while (this.txDone) await this.txDone;
+    return fn();
   }
 }
 

@@ -95,6 +95,9 @@ class FileVolume implements Volume {
   private readonly fd: number;
   private readonly bitmaps = new Map<string, FileBitmap>();
   private readonly cows = new Map<string, FileCowLog>();
+  /** Flushes in flight; descriptors dropped meanwhile are closed when the last one ends. */
+  private flushing = 0;
+  private readonly closeLater: Array<{ closeFd(): void }> = [];
 
   constructor(
     readonly id: string,
@@ -153,18 +156,30 @@ class FileVolume implements Volume {
 
   async flush(): Promise<void> {
     const fds = [this.fd, ...[...this.bitmaps.values()].map((b) => b.fd), ...[...this.cows.values()].map((c) => c.fd)];
-    await Promise.all(
-      fds.map(
-        (fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
-      ),
-    );
+    this.flushing++;
+    try {
+      await Promise.all(
+        fds.map(
+          (fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+        ),
+      );
+    } finally {
+      this.flushing--;
+      if (this.flushing === 0) for (const f of this.closeLater.splice(0)) f.closeFd();
+    }
+  }
+
+  /** Closes a descriptor now, or after the flushes that may be syncing it. */
+  private release(f: { closeFd(): void }): void {
+    if (this.flushing > 0) this.closeLater.push(f);
+    else f.closeFd();
   }
 
   bitmap(name: string, length: number): PersistentBitmap {
     const existing = this.bitmaps.get(name);
     if (existing && existing.bits.length === length) return existing;
     if (existing) {
-      existing.closeFd();
+      this.release(existing);
       this.bitmaps.delete(name);
     }
     const b = new FileBitmap(join(this.dir, `${safeId(name)}.bitmap`), length);
@@ -177,7 +192,8 @@ class FileVolume implements Volume {
   }
 
   dropBitmap(name: string): void {
-    this.bitmaps.get(name)?.closeFd();
+    const b = this.bitmaps.get(name);
+    if (b) this.release(b);
     this.bitmaps.delete(name);
     rmSync(join(this.dir, `${safeId(name)}.bitmap`), { force: true });
   }
@@ -192,7 +208,8 @@ class FileVolume implements Volume {
   }
 
   dropCowLog(name: string): void {
-    this.cows.get(name)?.closeFd();
+    const c = this.cows.get(name);
+    if (c) this.release(c);
     this.cows.delete(name);
     rmSync(join(this.dir, `${safeId(name)}.cow`), { force: true });
   }
@@ -202,6 +219,7 @@ class FileVolume implements Volume {
     this.closed = true;
     for (const b of this.bitmaps.values()) b.closeFd();
     for (const c of this.cows.values()) c.closeFd();
+    for (const f of this.closeLater.splice(0)) f.closeFd();
     this.bitmaps.clear();
     this.cows.clear();
     fsyncSync(this.fd);
