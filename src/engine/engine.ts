@@ -107,6 +107,15 @@ export class Engine {
     }
   }
 
+  /** Holds background jobs that have not started (maintenance, tests); `resumeJobs` releases them. */
+  pauseJobs(): void {
+    this.jobs.pause();
+  }
+
+  resumeJobs(): void {
+    this.jobs.resume();
+  }
+
   /** Resolves when no background job is running (tests, benchmarks, `snapshot wait`). */
   idle(): Promise<void> {
     return this.jobs.idle();

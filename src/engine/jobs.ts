@@ -28,6 +28,7 @@ export class JobRunner {
   private readonly active = new Set<Promise<void>>();
   private controller = new AbortController();
   private stopped = false;
+  private gate: { promise: Promise<void>; open: () => void } | null = null;
 
   constructor(private readonly ctx: EngineContext) {}
 
@@ -63,6 +64,20 @@ export class JobRunner {
     });
   }
 
+  /** Holds jobs that have not started yet (maintenance windows, tests); running ones go on. */
+  pause(): void {
+    if (this.gate) return;
+    let open: () => void = () => undefined;
+    const promise = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { promise, open };
+  }
+
+  resume(): void {
+    const g = this.gate;
+    this.gate = null;
+    g?.open();
+  }
+
   /** Resolves when no job is running or queued in memory. */
   async idle(): Promise<void> {
     while (this.active.size > 0) await Promise.allSettled([...this.active]);
@@ -72,10 +87,12 @@ export class JobRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.controller.abort();
+    this.resume();
     await this.idle();
   }
 
   private async run(job: Job, spec: JobSpec): Promise<void> {
+    while (this.gate && !this.stopped) await Promise.race([this.gate.promise, abortPromise(this.controller.signal)]);
     const signal = this.controller.signal;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) return;
@@ -98,6 +115,13 @@ export class JobRunner {
       }
     }
   }
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
