@@ -1,0 +1,38 @@
+import { randomFillSync } from 'node:crypto';
+import { it } from 'vitest';
+import { benchRangedGet } from '../../src/api/blob/bench-blob.js';
+import { authorize } from '../../src/api/blob/auth.js';
+import { BlobViews } from '../../src/api/blob/formats.js';
+import { MiB } from '../../src/core/units.js';
+import { createDisk } from '../helpers/engine.js';
+import { startBlobServer } from '../integration/blob-harness.js';
+
+it('prof', async () => {
+  const b = await startBlobServer();
+  const e = b.t.engine;
+  const disk = await createDisk(e, 'bench');
+  const h = await e.disks.open(disk.uniqueId);
+  const buf = Buffer.allocUnsafe(64 * MiB);
+  const SZ = 256 * MiB;
+  for (let off = 0; off < SZ; off += buf.length) await h.write(off, randomFillSync(buf));
+  const { url } = await b.grant(disk);
+  const u = new URL(url);
+  const container = u.pathname.split('/')[1] ?? '';
+  let t = performance.now();
+  for (let i = 0; i < 100; i++) await authorize({ engine: e, sas: b.sas }, container, u.searchParams, 'Read');
+  console.log('authorize ms', (performance.now() - t) / 100);
+  const acc = await authorize({ engine: e, sas: b.sas }, container, u.searchParams, 'Read');
+  const views = new BlobViews(e);
+  t = performance.now();
+  for (let i = 0; i < 100; i++) await views.open(acc);
+  console.log('views.open ms', (performance.now() - t) / 100);
+  const v = await views.open(acc);
+  t = performance.now();
+  for await (const p of v.pieces(0, SZ)) void p;
+  console.log('pieces MB/s', SZ / 1e6 / ((performance.now() - t) / 1000));
+  const r = await benchRangedGet({ url, totalBytes: SZ, rangeBytes: 4 * MiB, parallel: 1 });
+  console.log('http disk', r.gbPerSecond);
+  const r2 = await benchRangedGet({ url, totalBytes: SZ, rangeBytes: 64 * MiB, parallel: 1 });
+  console.log('http disk 64M', r2.gbPerSecond);
+  await b.close();
+});

@@ -1,0 +1,1 @@
+az snapshot show -g resourcegroupname -n snapshotname --query [creationData.logicalSectorSize] -o tsv
