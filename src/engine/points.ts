@@ -27,7 +27,7 @@ import type { Resolver } from './resolver.js';
 import type { Runtimes } from './runtimes.js';
 import type { DiskRuntime } from './runtime.js';
 
-const BATCH_BLOCKS = 256;
+const BATCH_BLOCKS = 512;
 
 export interface NewPointInfo {
   familyId: string;
@@ -110,34 +110,59 @@ export class Points {
     }
     const rt = await this.runtimes.get(disk);
     const store = this.ctx.chunks(fam.region);
-    const batch = Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE);
+    const put = store.put.bind(store);
+    // Two batches in flight: while one is being written and synced, the next one is read and
+    // hashed. Commits happen strictly in order, so the cursor only moves over committed blocks.
+    const buffers = [Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE), Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE)];
+    const inflight: Promise<void>[] = [];
+    let chain: Promise<void> = Promise.resolve();
     let copied = point.copiedBlocks;
-    while (!signal.aborted) {
-      const p = rt.pending.find((q) => q.seq === seq && q.familyId === familyId);
-      if (!p) return; // failed meanwhile (resize of an Ultra disk)
-      const blocks: number[] = [];
-      for (let b = p.frozen.nextSet(p.cursor); b !== -1 && blocks.length < BATCH_BLOCKS; b = p.frozen.nextSet(b + 1)) blocks.push(b);
-      if (blocks.length === 0) break;
-      const views = await this.readFrozen(rt, familyId, seq, blocks, batch);
-      const entries = await this.storeBatch(familyId, seq, blocks, views, store.put.bind(store));
-      const cursor = (blocks[blocks.length - 1] ?? 0) + 1;
-      copied += blocks.length;
-      await this.ctx.catalog.transaction(async (tx) => {
-        const dedup = entries.dedupIds;
-        if (dedup.length > 0) {
-          const present = await tx.existingChunks(dedup);
-          if (present.size !== new Set(dedup).size) {
-            throw new SnapdiskError('Unavailable', 'a deduplicated chunk was collected meanwhile; retrying the batch');
-          }
-        }
-        await tx.insertEntries(familyId, seq, entries.rows);
-        await tx.setPointProgress(familyId, seq, cursor, copied);
-      });
-      const still = rt.pending.find((q) => q.seq === seq && q.familyId === familyId);
-      if (still) still.cursor = cursor;
+    let readFrom = -1;
+    let turn = 0;
+    const current = () => rt.pending.find((q) => q.seq === seq && q.familyId === familyId);
+    try {
+      while (!signal.aborted) {
+        const p = current();
+        if (!p) return; // failed meanwhile (resize of an Ultra disk)
+        const blocks: number[] = [];
+        for (let b = p.frozen.nextSet(Math.max(p.cursor, readFrom)); b !== -1 && blocks.length < BATCH_BLOCKS; b = p.frozen.nextSet(b + 1)) blocks.push(b);
+        if (blocks.length === 0) break;
+        const end = (blocks[blocks.length - 1] ?? 0) + 1;
+        readFrom = end;
+        if (inflight.length >= buffers.length) await inflight.shift();
+        const buffer = buffers[turn++ % buffers.length] ?? Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE);
+        const views = await this.readFrozen(rt, familyId, seq, blocks, buffer);
+        const stored = this.storeBatch(familyId, seq, blocks, views, put);
+        stored.catch(() => undefined); // observed through the chain below
+        chain = chain.then(async () => {
+          const entries = await stored;
+          copied += blocks.length;
+          await this.commitBatch(familyId, seq, entries, end, copied);
+          const still = current();
+          if (still) still.cursor = end;
+        });
+        inflight.push(chain);
+      }
+      await Promise.all(inflight);
+    } finally {
+      await Promise.allSettled(inflight);
     }
-    if (signal.aborted) return;
+    if (signal.aborted || !current()) return;
     await this.finish(familyId, seq, rt);
+  }
+
+  private async commitBatch(familyId: string, seq: number, entries: { rows: NewEntry[]; dedupIds: number[] }, cursor: number, copied: number): Promise<void> {
+    await this.ctx.catalog.transaction(async (tx) => {
+      const dedup = entries.dedupIds;
+      if (dedup.length > 0) {
+        const present = await tx.existingChunks(dedup);
+        if (present.size !== new Set(dedup).size) {
+          throw new SnapdiskError('Unavailable', 'a deduplicated chunk was collected meanwhile; retrying the batch');
+        }
+      }
+      await tx.insertEntries(familyId, seq, entries.rows);
+      await tx.setPointProgress(familyId, seq, cursor, copied);
+    });
   }
 
   private async readFrozen(rt: DiskRuntime, familyId: string, seq: number, blocks: number[], batch: Buffer): Promise<Buffer[]> {

@@ -10,10 +10,15 @@
  * Each pair is run alternately (ours, qemu-nbd, ...) after one untimed warm-up; the median is kept.
  *
  * Usage (needs qemu-utils and libnbd-bin):
- *   npm run build && node dist/src/nbd/bench-nbd.js [sizeMiB=1024] [runs=3]
+ *   npm run build && node dist/src/nbd/bench-nbd.js [sizeMiB=1024] [runs=3] [filter]
+ * where `filter` keeps only the cases whose name contains it (e.g. `write`, `nbdcopy`).
  *
- * Note: the memory backend hands out views of its storage (no copy per read), so this measures
- * the server (framing, replies, backpressure, socket writes), not a storage engine.
+ * Notes:
+ * - The memory backend hands out views of its storage (no copy per read), so this measures the
+ *   server (framing, replies, backpressure, socket writes), not a storage engine.
+ * - The server runs in a child process (`bench-nbd.js --serve ...`) that never forks: spawning
+ *   the clients from a process holding gigabytes write-protects all its pages (copy-on-write
+ *   after fork), and the faults that follow cost more than the I/O on a VM.
  */
 
 import { execFile, spawn } from 'node:child_process';
@@ -24,6 +29,7 @@ import { access, mkdtemp, open, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MemoryNbdBackend } from './memory-backend.js';
 import { NbdServer } from './server.js';
@@ -90,24 +96,56 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`nothing listens on port ${port}`);
 }
 
-/** Fills the memory export and the raw file with the same random bytes. */
-async function prepare(dir: string, size: number, backend: MemoryNbdBackend): Promise<string> {
+/** Writes `size` random bytes to `file`, and an empty file of the same size for writes. */
+async function prepare(dir: string, size: number): Promise<{ file: string; rwFile: string }> {
   const file = join(dir, 'bench.raw');
-  const ro = backend.addExport({ name: NAME_RO, size, readOnly: true });
   const fh = await open(file, 'w');
   const chunk = Buffer.allocUnsafe(16 * MiB);
   for (let off = 0; off < size; off += chunk.length) {
     const part = chunk.subarray(0, Math.min(chunk.length, size - off));
     randomFillSync(part);
-    ro.writeSync(off, part);
     await fh.write(part, 0, part.length, off);
   }
   await fh.close();
-  const rw = await open(join(dir, 'bench-rw.raw'), 'w');
+  const rwFile = join(dir, 'bench-rw.raw');
+  const rw = await open(rwFile, 'w');
   await rw.truncate(size);
   await rw.close();
+  return { file, rwFile };
+}
+
+/** Child mode: load `file` into a read-only memory export, add an empty read-write one, serve. */
+async function serve(file: string): Promise<void> {
+  const backend = new MemoryNbdBackend();
+  const fh = await open(file, 'r');
+  const size = (await fh.stat()).size;
+  const ro = backend.addExport({ name: NAME_RO, size, readOnly: true });
+  const chunk = Buffer.allocUnsafe(16 * MiB);
+  for (let off = 0; off < size; off += chunk.length) {
+    const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - off), off);
+    ro.writeSync(off, chunk.subarray(0, bytesRead));
+  }
+  await fh.close();
   backend.addExport({ name: NAME_RW, size });
-  return file;
+  const server = new NbdServer(backend);
+  const { port } = await server.listen(0, '127.0.0.1');
+  process.stdout.write(`PORT ${port}\n`);
+  process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
+}
+
+/** Starts the snapdisk server child and resolves with its port. */
+function startOurs(file: string): Promise<{ child: ChildProcess; port: number }> {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [self, '--serve', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m !== null) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
 }
 
 function startQemuNbd(port: number, file: string, readOnly: boolean): ChildProcess {
@@ -145,33 +183,33 @@ async function measure(c: Case, targets: Target[], file: string, size: number, r
 async function main(): Promise<void> {
   const size = Number(process.argv[2] ?? 1024) * MiB;
   const runs = Number(process.argv[3] ?? 3);
+  const filter = process.argv[4] ?? '';
   const dir = await mkdtemp(join(await benchRoot(), 'snapdisk-bench-nbd-'));
-  const backend = new MemoryNbdBackend();
-  const server = new NbdServer(backend);
   const children: ChildProcess[] = [];
   try {
     process.stdout.write(`preparing ${size / MiB} MiB of random data in ${dir} ...\n`);
-    const file = await prepare(dir, size, backend);
-    const { port } = await server.listen(0, '127.0.0.1');
+    const { file, rwFile } = await prepare(dir, size);
+    const ours = await startOurs(file);
+    children.push(ours.child);
     const [qro, qrw] = [await freePort(), await freePort()];
-    children.push(startQemuNbd(qro, file, true), startQemuNbd(qrw, join(dir, 'bench-rw.raw'), false));
+    children.push(startQemuNbd(qro, file, true), startQemuNbd(qrw, rwFile, false));
     await Promise.all([waitForPort(qro), waitForPort(qrw)]);
     const targets: Target[] = [
-      { label: 'snapdisk', ro: `nbd://127.0.0.1:${port}${NAME_RO}`, rw: `nbd://127.0.0.1:${port}${NAME_RW}` },
+      { label: 'snapdisk', ro: `nbd://127.0.0.1:${ours.port}${NAME_RO}`, rw: `nbd://127.0.0.1:${ours.port}${NAME_RW}` },
       { label: 'qemu-nbd', ro: `nbd://127.0.0.1:${qro}/bench`, rw: `nbd://127.0.0.1:${qrw}/bench` },
     ];
     process.stdout.write(`${'case'.padEnd(36)}${'snapdisk MB/s'.padStart(15)}${'qemu-nbd MB/s'.padStart(15)}${'ratio'.padStart(8)}\n`);
-    for (const c of CASES) {
-      const [ours = NaN, theirs = NaN] = await measure(c, targets, file, size, runs);
+    for (const c of CASES.filter((x) => x.name.includes(filter))) {
+      const [mine = NaN, theirs = NaN] = await measure(c, targets, file, size, runs);
       process.stdout.write(
-        `${c.name.padEnd(36)}${ours.toFixed(0).padStart(15)}${theirs.toFixed(0).padStart(15)}${(ours / theirs).toFixed(2).padStart(8)}\n`,
+        `${c.name.padEnd(36)}${mine.toFixed(0).padStart(15)}${theirs.toFixed(0).padStart(15)}${(mine / theirs).toFixed(2).padStart(8)}\n`,
       );
     }
   } finally {
     for (const child of children) child.kill();
-    await server.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+if (process.argv[2] === '--serve') await serve(process.argv[3] ?? '');
+else await main();

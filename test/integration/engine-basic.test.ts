@@ -30,6 +30,22 @@ describe('engine: snapshot, restore, diff, delete', () => {
     expect(st.usedBytes).toBe(49 * BLOCK_SIZE);
   });
 
+  it('snapshot: a copy spanning several pipelined batches stays point-in-time under concurrent writes', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'big');
+    const h = await e.disks.open(disk.uniqueId);
+    const rnd = prng(11);
+    const before = rnd(72 * MiB);
+    await h.write(0, before);
+    const s = await snapshot(e, disk, 's');
+    const writes: Promise<void>[] = [];
+    for (let off = 0; off < 72 * MiB; off += 3 * MiB) writes.push(h.write(off + 4096, rnd(70_000)));
+    await Promise.all(writes);
+    await e.idle();
+    expect((await e.snapshots.read(s, 0, 72 * MiB)).equals(before)).toBe(true);
+    expect((await e.snapshots.status(s)).usedBytes).toBe(72 * MiB);
+  });
+
   it('diff: changed and cleared ranges between two snapshots', async () => {
     const e = t.engine;
     const disk = await createDisk(e, 'd1');

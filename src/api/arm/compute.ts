@@ -51,84 +51,105 @@ function keyOf(ctx: HttpContext): ResourceKey {
   return { subscriptionId: ctx.param('sub').toLowerCase(), resourceGroup: ctx.param('rg'), name: ctx.param('name') };
 }
 
-export function registerComputeRoutes<R extends DiskRecord | SnapshotRecord>(
-  arm: RouteRegistrar,
-  deps: ArmDeps,
-  a: ComputeAdapter<R>,
-): void {
-  const item = `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/${a.kind}/{name}`;
-  const action = (verb: string): string => `Microsoft.Compute/${a.kind}/${verb}`;
-  const resourceResult = async (r: R): Promise<FinalResult> => ({ kind: 'resource', resource: a.kind, uniqueId: r.uniqueId, json: await a.json(r) });
-  const start = (ctx: HttpContext, r: { subscriptionId: string; location: string }, verb: string, work: () => Promise<FinalResult>) =>
-    deps.ops.start(ctx, { subscriptionId: r.subscriptionId, location: r.location, kind: `${a.kind}/${verb}`, style: 'compute', work }, apiVersion(ctx));
+/** The handlers of one resource kind. */
+class ComputeRoutes<R extends DiskRecord | SnapshotRecord> {
+  constructor(
+    private readonly deps: ArmDeps,
+    private readonly a: ComputeAdapter<R>,
+  ) {}
 
-  arm.add('PUT', item, async (ctx) => {
-    const caller = authorize(ctx, deps, ctx.param('sub'), action('write'));
+  private action(verb: string): string {
+    return `Microsoft.Compute/${this.a.kind}/${verb}`;
+  }
+
+  private authorize(ctx: HttpContext, verb: string): Caller {
+    return authorize(ctx, this.deps, ctx.param('sub'), this.action(verb));
+  }
+
+  private async resourceResult(r: R): Promise<FinalResult> {
+    return { kind: 'resource', resource: this.a.kind, uniqueId: r.uniqueId, json: await this.a.json(r) };
+  }
+
+  private start(ctx: HttpContext, r: { subscriptionId: string; location: string }, verb: string, work: () => Promise<FinalResult>): Promise<void> {
+    const options = { subscriptionId: r.subscriptionId, location: r.location, kind: `${this.a.kind}/${verb}`, style: 'compute' as const, work };
+    return this.deps.ops.start(ctx, options, apiVersion(ctx));
+  }
+
+  async put(ctx: HttpContext): Promise<void> {
+    const caller = this.authorize(ctx, 'write');
     const raw = await readBody(ctx);
     const key = keyOf(ctx);
-    validateResourceName(key.name, a.noun);
-    const group = await groupForWrite(deps, key.subscriptionId, key.resourceGroup);
+    validateResourceName(key.name, this.a.noun);
+    const group = await groupForWrite(this.deps, key.subscriptionId, key.resourceGroup);
     const canonical = { ...key, resourceGroup: group.name };
-    const accepted = await a.put(raw, canonical, group, await a.find(canonical), caller);
-    await start(ctx, { subscriptionId: key.subscriptionId, location: accepted.location }, 'write', async () => resourceResult(await accepted.work()));
-  });
+    const accepted = await this.a.put(raw, canonical, group, await this.a.find(canonical), caller);
+    const target = { subscriptionId: key.subscriptionId, location: accepted.location };
+    await this.start(ctx, target, 'write', async () => this.resourceResult(await accepted.work()));
+  }
 
-  arm.add('PATCH', item, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('write'));
+  async patch(ctx: HttpContext): Promise<void> {
+    this.authorize(ctx, 'write');
     const raw = await readBody(ctx);
-    const existing = await a.get(keyOf(ctx));
-    const accepted = a.patch(raw, existing);
-    await start(ctx, existing, 'write', async () => resourceResult(await accepted.work()));
-  });
+    const existing = await this.a.get(keyOf(ctx));
+    const accepted = this.a.patch(raw, existing);
+    await this.start(ctx, existing, 'write', async () => this.resourceResult(await accepted.work()));
+  }
 
-  arm.add('GET', item, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('read'));
-    ctx.json(200, await a.json(await a.get(keyOf(ctx))));
-  });
+  async get(ctx: HttpContext): Promise<void> {
+    this.authorize(ctx, 'read');
+    ctx.json(200, await this.a.json(await this.a.get(keyOf(ctx))));
+  }
 
-  arm.add('DELETE', item, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('delete'));
+  async delete(ctx: HttpContext): Promise<void> {
+    this.authorize(ctx, 'delete');
     const key = keyOf(ctx);
-    await deps.engine.resources.requireGroup(key.subscriptionId, key.resourceGroup);
-    const existing = await a.find(key);
+    await this.deps.engine.resources.requireGroup(key.subscriptionId, key.resourceGroup);
+    const existing = await this.a.find(key);
     if (!existing) return ctx.empty(204);
-    await start(ctx, existing, 'delete', async () => {
-      await a.deleteRecord(existing);
+    await this.start(ctx, existing, 'delete', async () => {
+      await this.a.deleteRecord(existing);
       return { kind: 'empty', status: 200 };
     });
-  });
+  }
 
-  arm.add('POST', `${item}/beginGetAccess`, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('beginGetAccess/action'));
+  async beginGetAccess(ctx: HttpContext): Promise<void> {
+    this.authorize(ctx, 'beginGetAccess/action');
     const request = parseGrant(await readBody(ctx));
-    const existing = await a.get(keyOf(ctx));
-    await start(ctx, existing, 'beginGetAccess', async () => {
-      const grant = await deps.engine.grants.begin(a.grantTarget(existing), request);
+    const existing = await this.a.get(keyOf(ctx));
+    await this.start(ctx, existing, 'beginGetAccess', async () => {
+      const grant = await this.deps.engine.grants.begin(this.a.grantTarget(existing), request);
       return { kind: 'access', grantId: grant.id, baseUrl: ctx.baseUrl };
     });
-  });
+  }
 
-  arm.add('POST', `${item}/endGetAccess`, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('endGetAccess/action'));
-    const existing = await a.get(keyOf(ctx));
-    await start(ctx, existing, 'endGetAccess', async () => {
-      await deps.engine.grants.end(a.grantTarget(existing));
+  async endGetAccess(ctx: HttpContext): Promise<void> {
+    this.authorize(ctx, 'endGetAccess/action');
+    const existing = await this.a.get(keyOf(ctx));
+    await this.start(ctx, existing, 'endGetAccess', async () => {
+      await this.deps.engine.grants.end(this.a.grantTarget(existing));
       return { kind: 'empty', status: 200 };
     });
-  });
+  }
 
-  const list = async (ctx: HttpContext, resourceGroup?: string): Promise<void> => {
+  /** List by subscription (`rg` absent) or by resource group, one page. */
+  async list(ctx: HttpContext, byGroup: boolean): Promise<void> {
+    this.authorize(ctx, 'read');
     const subscriptionId = ctx.param('sub').toLowerCase();
-    const all = await a.list(resourceGroup === undefined ? { subscriptionId } : { subscriptionId, resourceGroup });
-    const page = pageOf(ctx, all, (r) => `${r.resourceGroup}/${r.name}`, deps.pageSize);
-    sendPage(ctx, await Promise.all(page.items.map((r) => a.json(r))), page.nextLink);
-  };
-  arm.add('GET', `/subscriptions/{sub}/providers/Microsoft.Compute/${a.kind}`, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('read'));
-    await list(ctx);
-  });
-  arm.add('GET', `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/${a.kind}`, async (ctx) => {
-    authorize(ctx, deps, ctx.param('sub'), action('read'));
-    await list(ctx, ctx.param('rg'));
-  });
+    const all = await this.a.list(byGroup ? { subscriptionId, resourceGroup: ctx.param('rg') } : { subscriptionId });
+    const page = pageOf(ctx, all, (r) => `${r.resourceGroup}/${r.name}`, this.deps.pageSize);
+    sendPage(ctx, await Promise.all(page.items.map((r) => this.a.json(r))), page.nextLink);
+  }
+}
+
+export function registerComputeRoutes<R extends DiskRecord | SnapshotRecord>(arm: RouteRegistrar, deps: ArmDeps, a: ComputeAdapter<R>): void {
+  const r = new ComputeRoutes(deps, a);
+  const item = `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/${a.kind}/{name}`;
+  arm.add('PUT', item, (ctx) => r.put(ctx));
+  arm.add('PATCH', item, (ctx) => r.patch(ctx));
+  arm.add('GET', item, (ctx) => r.get(ctx));
+  arm.add('DELETE', item, (ctx) => r.delete(ctx));
+  arm.add('POST', `${item}/beginGetAccess`, (ctx) => r.beginGetAccess(ctx));
+  arm.add('POST', `${item}/endGetAccess`, (ctx) => r.endGetAccess(ctx));
+  arm.add('GET', `/subscriptions/{sub}/providers/Microsoft.Compute/${a.kind}`, (ctx) => r.list(ctx, false));
+  arm.add('GET', `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/${a.kind}`, (ctx) => r.list(ctx, true));
 }

@@ -2,7 +2,8 @@
  * @module volumes/file/file-volume-store
  * Disk heads as sparse files on the local filesystem, one directory per volume:
  *
- *   DATA/volumes/<id>/head.img        the disk bytes (sparse; never-written ranges are holes)
+ *   DATA/volumes/<id>/head.<n>.img    the disk bytes in 1 TiB segments (sparse; never-written
+ *                                     ranges are holes; ext4 files stop at 16 TiB, disks at 64 TiB)
  *                    /<name>.bitmap   persistent bitmaps (change tracking, allocation, hydration)
  *                    /<name>.cow      copy-on-write logs of pending snapshots
  *                    /meta.json       boot id and clean-shutdown flag
@@ -68,7 +69,7 @@ export class FileVolumeStore implements VolumeStore {
   }
 
   exists(id: string): boolean {
-    return existsSync(join(this.root, safeId(id), 'head.img'));
+    return existsSync(join(this.root, safeId(id), 'head.0.img'));
   }
 
   async remove(id: string): Promise<void> {
@@ -88,11 +89,14 @@ export class FileVolumeStore implements VolumeStore {
   }
 }
 
+/** Bytes per head segment file. */
+export const SEGMENT_BYTES = 1024 ** 4;
+
 class FileVolume implements Volume {
   readonly reopenedAfterReboot: boolean;
   closed = false;
   private size: number;
-  private readonly fd: number;
+  private readonly segments: number[] = [];
   private readonly bitmaps = new Map<string, FileBitmap>();
   private readonly cows = new Map<string, FileCowLog>();
   /** Flushes in flight; descriptors dropped meanwhile are closed when the last one ends. */
@@ -118,10 +122,40 @@ class FileVolume implements Volume {
     }
     this.reopenedAfterReboot = meta.open === true && meta.bootId !== boot;
     this.writeMeta(true);
-    this.fd = openSync(join(dir, 'head.img'), existsSync(join(dir, 'head.img')) ? 'r+' : 'w+', 0o600);
-    const current = fstatSync(this.fd).size;
-    this.size = Math.max(sizeBytes, current);
-    if (current < sizeBytes) ftruncateSync(this.fd, sizeBytes);
+    this.size = 0;
+    this.openSegments(sizeBytes);
+  }
+
+  /** Opens (creating or growing) the segment files that hold `sizeBytes`. */
+  private openSegments(sizeBytes: number): void {
+    const count = Math.max(1, Math.ceil(sizeBytes / SEGMENT_BYTES));
+    for (let n = 0; n < count; n++) {
+      const path = join(this.dir, `head.${n}.img`);
+      let fd = this.segments[n];
+      if (fd === undefined) {
+        fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
+        this.segments[n] = fd;
+      }
+      const want = Math.min(SEGMENT_BYTES, sizeBytes - n * SEGMENT_BYTES);
+      const have = fstatSync(fd).size;
+      if (have < want) ftruncateSync(fd, want);
+      this.size = Math.max(this.size, n * SEGMENT_BYTES + Math.max(have, want));
+    }
+  }
+
+  /** Runs `fn` for each segment piece of [offset, offset + length). */
+  private pieces(offset: number, length: number, fn: (fd: number, at: number, from: number, len: number) => void): void {
+    let done = 0;
+    while (done < length) {
+      const pos = offset + done;
+      const n = Math.floor(pos / SEGMENT_BYTES);
+      const at = pos - n * SEGMENT_BYTES;
+      const len = Math.min(length - done, SEGMENT_BYTES - at);
+      const fd = this.segments[n];
+      if (fd === undefined) throw new SnapdiskError('OutOfRange', `offset ${pos} is past the end of volume ${this.id}`);
+      fn(fd, at, done, len);
+      done += len;
+    }
   }
 
   get sizeBytes(): number {
@@ -129,33 +163,40 @@ class FileVolume implements Volume {
   }
 
   read(target: Uint8Array, offset: number): void {
-    let done = 0;
-    while (done < target.length) {
-      const n = readSync(this.fd, target, done, target.length - done, offset + done);
-      if (n === 0) {
-        target.fill(0, done);
-        return;
+    const end = Math.min(offset + target.length, this.size);
+    if (end < offset + target.length) target.fill(0, Math.max(0, end - offset));
+    if (end <= offset) return;
+    this.pieces(offset, end - offset, (fd, at, from, len) => {
+      let done = 0;
+      while (done < len) {
+        const n = readSync(fd, target, from + done, len - done, at + done);
+        if (n === 0) {
+          target.fill(0, from + done, from + len);
+          return;
+        }
+        done += n;
       }
-      done += n;
-    }
+    });
   }
 
   write(data: Uint8Array, offset: number): void {
     if (offset + data.length > this.size) {
       throw new SnapdiskError('OutOfRange', `write past the end of volume ${this.id}`);
     }
-    let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    this.pieces(offset, data.length, (fd, at, from, len) => {
+      let done = 0;
+      while (done < len) done += writeSync(fd, data, from + done, len - done, at + done);
+    });
   }
 
   resize(sizeBytes: number): void {
     if (sizeBytes < this.size) throw new SnapdiskError('OperationNotAllowed', `volume ${this.id} cannot shrink`);
-    ftruncateSync(this.fd, sizeBytes);
+    this.openSegments(sizeBytes);
     this.size = sizeBytes;
   }
 
   async flush(): Promise<void> {
-    const fds = [this.fd, ...[...this.bitmaps.values()].map((b) => b.fd), ...[...this.cows.values()].map((c) => c.fd)];
+    const fds = [...this.segments, ...[...this.bitmaps.values()].map((b) => b.fd), ...[...this.cows.values()].map((c) => c.fd)];
     this.flushing++;
     try {
       await Promise.all(
@@ -222,8 +263,10 @@ class FileVolume implements Volume {
     for (const f of this.closeLater.splice(0)) f.closeFd();
     this.bitmaps.clear();
     this.cows.clear();
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    for (const fd of this.segments) {
+      fsyncSync(fd);
+      closeSync(fd);
+    }
     if (existsSync(this.dir)) this.writeMeta(false);
     this.onClose();
   }
