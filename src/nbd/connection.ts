@@ -89,6 +89,8 @@ export class NbdConnection {
   /** The option being handled (it may be opening an export). */
   private optionInProgress: Promise<void> | undefined;
   private throttled = false;
+  /** The client closed its sending side: finish once the requests already received are dispatched. */
+  private inputEnded = false;
   private corked = false;
   private pumping = false;
   private stopped = false;
@@ -113,7 +115,10 @@ export class NbdConnection {
     socket.setNoDelay(true);
     this.socketClosed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => void this.finish('client closed its side', true));
+    socket.on('end', () => {
+      this.inputEnded = true;
+      this.finishIfDrained();
+    });
     socket.on('close', () => void this.finish('connection closed', false));
     socket.on('error', (err) => this.logger?.debug?.('nbd socket error', { client: this.client, error: err.message }));
     socket.on('drain', () => this.resumeIfPossible());
@@ -128,7 +133,6 @@ export class NbdConnection {
   shutdown(): Promise<void> {
     return this.finish('server shutting down', true);
   }
-
 
   /**
    * Writes one message. The socket stays corked until the end of the current tick, so every reply
@@ -238,6 +242,13 @@ export class NbdConnection {
     if (this.stopped) return;
     this.socket.resume();
     this.pump();
+    this.finishIfDrained();
+  }
+
+  private finishIfDrained(): void {
+    if (this.inputEnded && !this.throttled && this.optionInProgress === undefined) {
+      void this.finish('client closed its side', true);
+    }
   }
 
   private apply(outcome: Outcome): void {
@@ -324,6 +335,7 @@ export class NbdConnection {
     this.throttled = false;
     this.pump();
     if (!this.throttled && !this.stopped) this.socket.resume();
+    this.finishIfDrained();
   }
 
   private finish(reason: string, graceful: boolean): Promise<void> {

@@ -10,7 +10,7 @@ import { MemoryNbdBackend } from './memory-backend.js';
 import type { MemoryDisk } from './memory-backend.js';
 import { Cmd, CmdFlag, Errno, ReplyFlag, ReplyType, State, readU64 } from './protocol.js';
 import { NbdServer } from './server.js';
-import { RawNbdClient, assembleRead, firstDifference, replyError, replyMessage } from './test-client.js';
+import { RawNbdClient, asStructured, assembleRead, firstDifference, replyError, replyMessage } from './test-client.js';
 import type { StructuredReply } from './test-client.js';
 
 const MiB = 1024 * 1024;
@@ -90,7 +90,7 @@ describe('nbd commands, simple replies', () => {
     expect(replyError(await c.reply())).toBe(0);
     expect(firstDifference(await c.pread(0, 192 * KiB), Buffer.alloc(192 * KiB))).toBeUndefined();
     c.request(Cmd.BLOCK_STATUS, 0, 256 * KiB);
-    expect(blockStatus((await c.reply()) as StructuredReply).extents).toEqual([
+    expect(blockStatus(asStructured(await c.reply())).extents).toEqual([
       [64 * KiB, State.HOLE | State.ZERO],
       [64 * KiB, 0],
       [64 * KiB, State.HOLE | State.ZERO],
@@ -112,7 +112,7 @@ describe('nbd commands, simple replies', () => {
     expect(firstDifference(await c.pread(0, 0), Buffer.alloc(0))).toBeUndefined();
     const s = await open({ structured: true });
     s.request(Cmd.READ, 0, 0);
-    const r = (await s.reply()) as StructuredReply;
+    const r = asStructured(await s.reply());
     expect(r.chunks.map((x) => [x.type, x.flags])).toEqual([[ReplyType.NONE, ReplyFlag.DONE]]);
   });
 });
@@ -126,7 +126,7 @@ describe('nbd commands, structured replies', () => {
   it('a sparse READ sends holes as hole chunks and reassembles exactly', async () => {
     const c = await open({ structured: true });
     c.request(Cmd.READ, 0, MiB);
-    const r = (await c.reply()) as StructuredReply;
+    const r = asStructured(await c.reply());
     expect(r.chunks.map((x) => x.type)).toEqual([
       ReplyType.OFFSET_DATA,
       ReplyType.OFFSET_HOLE,
@@ -140,7 +140,7 @@ describe('nbd commands, structured replies', () => {
   it('READ with DF sends exactly one data chunk, zeros included', async () => {
     const c = await open({ structured: true });
     c.request(Cmd.READ, 0, MiB, { flags: CmdFlag.DF });
-    const r = (await c.reply()) as StructuredReply;
+    const r = asStructured(await c.reply());
     expect(r.chunks.length).toBe(1);
     expect(r.chunks[0]?.type).toBe(ReplyType.OFFSET_DATA);
     expect(readU64(r.chunks[0]?.payload ?? Buffer.alloc(8), 0)).toBe(0);
@@ -150,11 +150,11 @@ describe('nbd commands, structured replies', () => {
   it('an all-hole READ is one hole chunk; a small READ is one data chunk', async () => {
     const c = await open({ structured: true });
     c.request(Cmd.READ, 2 * MiB, MiB, { cookie: 5 });
-    const hole = (await c.reply()) as StructuredReply;
+    const hole = asStructured(await c.reply());
     expect(hole.chunks.map((x) => [x.type, x.flags])).toEqual([[ReplyType.OFFSET_HOLE, ReplyFlag.DONE]]);
     expect(hole.cookie).toBe(5);
     c.request(Cmd.READ, 60 * KiB, 8 * KiB);
-    const small = (await c.reply()) as StructuredReply;
+    const small = asStructured(await c.reply());
     expect(small.chunks.length).toBe(1);
     expect(firstDifference(assembleRead(small, 60 * KiB, 8 * KiB), disk.readSync(60 * KiB, 8 * KiB))).toBeUndefined();
   });
@@ -164,7 +164,7 @@ describe('nbd commands, structured replies', () => {
     for (let i = 0; i < 16; i++) d.writeSync(i * 128 * KiB, pattern(4 * KiB, i));
     const c = await open({ structured: true }, '/piecemeal');
     c.request(Cmd.READ, 0, 4 * MiB);
-    const r = (await c.reply()) as StructuredReply;
+    const r = asStructured(await c.reply());
     expect(r.chunks.length).toBe(32);
     expect(firstDifference(assembleRead(r, 0, 4 * MiB), d.readSync(0, 4 * MiB))).toBeUndefined();
   });
@@ -172,7 +172,7 @@ describe('nbd commands, structured replies', () => {
   it('BLOCK_STATUS reports allocation with context id 1, clamped to the request', async () => {
     const c = await open({ meta: true });
     c.request(Cmd.BLOCK_STATUS, 0, 300 * KiB);
-    const r = blockStatus((await c.reply()) as StructuredReply);
+    const r = blockStatus(asStructured(await c.reply()));
     expect(r.id).toBe(1);
     expect(r.extents).toEqual([
       [64 * KiB, 0],
@@ -181,15 +181,15 @@ describe('nbd commands, structured replies', () => {
       [36 * KiB, State.HOLE | State.ZERO],
     ]);
     c.request(Cmd.BLOCK_STATUS, 10, 100);
-    expect(blockStatus((await c.reply()) as StructuredReply).extents).toEqual([[100, 0]]);
+    expect(blockStatus(asStructured(await c.reply())).extents).toEqual([[100, 0]]);
   });
 
   it('BLOCK_STATUS with REQ_ONE returns exactly one extent (qemu 7.2 rejects more)', async () => {
     const c = await open({ meta: true });
     c.request(Cmd.BLOCK_STATUS, 0, 64 * MiB, { flags: CmdFlag.REQ_ONE });
-    expect(blockStatus((await c.reply()) as StructuredReply).extents).toEqual([[64 * KiB, 0]]);
+    expect(blockStatus(asStructured(await c.reply())).extents).toEqual([[64 * KiB, 0]]);
     c.request(Cmd.BLOCK_STATUS, 64 * KiB, 64 * MiB - 64 * KiB, { flags: CmdFlag.REQ_ONE });
-    expect(blockStatus((await c.reply()) as StructuredReply).extents).toEqual([[192 * KiB, State.HOLE | State.ZERO]]);
+    expect(blockStatus(asStructured(await c.reply())).extents).toEqual([[192 * KiB, State.HOLE | State.ZERO]]);
   });
 
   it('BLOCK_STATUS needs a negotiated context and a non-zero length', async () => {

@@ -274,6 +274,24 @@ describe('nbd connection lifecycle', () => {
     expect(peak).toBe(4);
   });
 
+  it('a client that half-closes after pipelining still gets every reply, even behind backpressure', async () => {
+    await restart({ maxInFlightRequests: 2 });
+    disk.hooks.beforeOp = () => sleep(5);
+    const c = await open();
+    for (let i = 0; i < 12; i++) c.request(Cmd.WRITE, i * 4096, 4096, { payload: Buffer.alloc(4096, i + 1), cookie: i });
+    c.socket.end();
+    const cookies = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const r = await c.reply();
+      expect(replyError(r)).toBe(0);
+      cookies.add(r.cookie);
+    }
+    expect(cookies.size).toBe(12);
+    await c.closed;
+    expect(disk.readSync(11 * 4096, 1)[0]).toBe(12);
+    expect(disk.closes).toBe(1);
+  });
+
   it('two clients on one export see each other’s flushed writes', async () => {
     const a = await open();
     const b = await open();

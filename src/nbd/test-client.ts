@@ -252,6 +252,12 @@ export class RawNbdClient {
   }
 }
 
+/** The reply as a structured one; throws if the server sent a simple reply. */
+export function asStructured(r: SimpleReply | StructuredReply): StructuredReply {
+  if (r.kind !== 'structured') throw new Error(`expected a structured reply, got a simple one (error ${r.error})`);
+  return r;
+}
+
 /** The errno of a reply (0 for success). */
 export function replyError(r: SimpleReply | StructuredReply): number {
   if (r.kind === 'simple') return r.error;
