@@ -168,6 +168,22 @@ CREATE UNIQUE INDEX jobs_open ON jobs (open_key);
 CREATE INDEX jobs_by_state ON jobs (state);
 `,
   },
+  {
+    version: 2,
+    name: 'cross-region copies',
+    sql: `
+ALTER TABLE families ADD COLUMN replica_of TEXT;
+ALTER TABLE points ADD COLUMN source_family_id TEXT;
+ALTER TABLE points ADD COLUMN source_seq {{int}} NOT NULL DEFAULT 0;
+ALTER TABLE points ADD COLUMN bytes_moved {{int}} NOT NULL DEFAULT 0;
+CREATE TABLE family_replicas (
+  source_family_id TEXT NOT NULL,
+  region TEXT NOT NULL,
+  target_family_id TEXT NOT NULL,
+  PRIMARY KEY (source_family_id, region)
+);
+`,
+  },
 ];
 
 function render(sql: string, dialect: Dialect): string {

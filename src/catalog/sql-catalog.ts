@@ -56,6 +56,9 @@ interface PointRow {
   completed_at: string | null;
   error_code: string | null;
   error_message: string | null;
+  source_family_id: string | null;
+  source_seq: number | null;
+  bytes_moved: number | null;
 }
 
 interface JobRow {
@@ -117,6 +120,9 @@ function toPoint(r: PointRow): Point {
     completedAt: r.completed_at,
     errorCode: r.error_code,
     errorMessage: r.error_message,
+    sourceFamilyId: r.source_family_id,
+    sourceSeq: Number(r.source_seq ?? 0),
+    bytesMoved: Number(r.bytes_moved ?? 0),
   };
 }
 
@@ -378,9 +384,33 @@ export class SqlCatalog implements Catalog {
 
   async insertFamily(f: Family): Promise<void> {
     await this.db.run(
-      'INSERT INTO families (id, region, disk_id, base_family_id, base_point, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      [f.id, f.region, f.diskId, f.baseFamilyId, f.basePoint, f.createdAt],
+      'INSERT INTO families (id, region, disk_id, base_family_id, base_point, created_at, replica_of) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [f.id, f.region, f.diskId, f.baseFamilyId, f.basePoint, f.createdAt, f.replicaOf ?? null],
     );
+  }
+
+  async getReplicaFamily(sourceFamilyId: string, region: string): Promise<string | null> {
+    const r = await this.db.get<{ target_family_id: string }>(
+      'SELECT target_family_id FROM family_replicas WHERE source_family_id = ? AND region = ?',
+      [sourceFamilyId, region],
+    );
+    return r?.target_family_id ?? null;
+  }
+
+  async setReplicaFamily(sourceFamilyId: string, region: string, targetFamilyId: string): Promise<void> {
+    await this.db.run(
+      `INSERT INTO family_replicas (source_family_id, region, target_family_id) VALUES (?, ?, ?)
+       ON CONFLICT (source_family_id, region) DO UPDATE SET target_family_id = excluded.target_family_id`,
+      [sourceFamilyId, region, targetFamilyId],
+    );
+  }
+
+  async addPointBytesMoved(familyId: string, seq: number, bytes: number): Promise<void> {
+    await this.db.run('UPDATE points SET bytes_moved = bytes_moved + ? WHERE family_id = ? AND seq = ?', [bytes, familyId, seq]);
+  }
+
+  async setPointFrozen(familyId: string, seq: number, frozenBlocks: number): Promise<void> {
+    await this.db.run('UPDATE points SET frozen_blocks = ? WHERE family_id = ? AND seq = ?', [frozenBlocks, familyId, seq]);
   }
 
   async getFamily(id: string): Promise<Family | null> {
@@ -391,6 +421,7 @@ export class SqlCatalog implements Catalog {
       base_family_id: string | null;
       base_point: number;
       created_at: string;
+      replica_of: string | null;
     }>('SELECT * FROM families WHERE id = ?', [id]);
     return r
       ? {
@@ -400,6 +431,7 @@ export class SqlCatalog implements Catalog {
           baseFamilyId: r.base_family_id,
           basePoint: Number(r.base_point),
           createdAt: r.created_at,
+          replicaOf: r.replica_of,
         }
       : null;
   }
@@ -411,15 +443,16 @@ export class SqlCatalog implements Catalog {
   async deleteFamily(id: string): Promise<void> {
     await this.db.run('DELETE FROM entries WHERE family_id = ?', [id]);
     await this.db.run('DELETE FROM points WHERE family_id = ?', [id]);
+    await this.db.run('DELETE FROM family_replicas WHERE target_family_id = ?', [id]);
     await this.db.run('DELETE FROM families WHERE id = ?', [id]);
   }
 
   async insertPoint(p: Point): Promise<void> {
     await this.db.run(
       `INSERT INTO points (family_id, seq, size_bytes, state, hidden, frozen_blocks, copied_blocks, cursor, frozen_map,
-         used_bytes, created_at, completed_at, error_code, error_message)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      pointParams(p),
+         used_bytes, created_at, completed_at, error_code, error_message, source_family_id, source_seq, bytes_moved)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [...pointParams(p), p.sourceFamilyId ?? null, p.sourceSeq ?? 0, p.bytesMoved ?? 0],
     );
   }
 

@@ -144,6 +144,8 @@ export interface Family {
   baseFamilyId: string | null;
   basePoint: number;
   createdAt: string;
+  /** For a family made by cross-region copies (CopyStart): the source family it mirrors. */
+  replicaOf?: string | null;
 }
 
 export type PointState = 'copying' | 'ready' | 'failed';
@@ -169,6 +171,11 @@ export interface Point {
   completedAt: string | null;
   errorCode: string | null;
   errorMessage: string | null;
+  /** Cross-region copies: the source point this point mirrors. */
+  sourceFamilyId?: string | null;
+  sourceSeq?: number;
+  /** Cross-region copies: bytes written into this region's chunk store for this point. */
+  bytesMoved?: number;
 }
 
 /** Where one chunk's bytes are: the pack object and the span inside it. */

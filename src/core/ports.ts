@@ -245,6 +245,11 @@ export interface MapCatalog {
   setPointHidden(familyId: string, seq: number, hidden: boolean): Promise<void>;
   setPointUsed(familyId: string, seq: number, usedBytes: number): Promise<void>;
   updateFamilyDisk(id: string, diskId: string | null): Promise<void>;
+  /** The family mirroring `sourceFamilyId` in `region` (cross-region copies), if any. */
+  getReplicaFamily(sourceFamilyId: string, region: string): Promise<string | null>;
+  setReplicaFamily(sourceFamilyId: string, region: string, targetFamilyId: string): Promise<void>;
+  addPointBytesMoved(familyId: string, seq: number, bytes: number): Promise<void>;
+  setPointFrozen(familyId: string, seq: number, frozenBlocks: number): Promise<void>;
   getPoint(familyId: string, seq: number): Promise<Point | null>;
   listPoints(familyId: string): Promise<Point[]>;
   deletePoint(familyId: string, seq: number): Promise<void>;

@@ -16,6 +16,8 @@ export interface Limits {
   pendingSnapshotsPerDiskDuringBackgroundCopy: number;
   concurrentDiskCreationsPerSnapshot: number;
   maxSasDurationSeconds: number;
+  /** Cross-region copies (CopyStart) running at once per subscription and target region. */
+  copyStartPerSubscriptionPerRegion: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -25,6 +27,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   pendingSnapshotsPerDiskDuringBackgroundCopy: 3,
   concurrentDiskCreationsPerSnapshot: 5,
   maxSasDurationSeconds: 5_184_000,
+  copyStartPerSubscriptionPerRegion: 100,
 });
 
 export const RATE_WINDOW_MS = 5 * 60 * 1000;

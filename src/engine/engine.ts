@@ -15,6 +15,7 @@ import { JobRunner } from './jobs.js';
 import { KeyedMutex } from './locks.js';
 import { Maps } from './maps.js';
 import { Points } from './points.js';
+import { RegionCopies } from './region-copy.js';
 import { Resolver } from './resolver.js';
 import { Resources } from './resources.js';
 import { Runtimes } from './runtimes.js';
@@ -30,6 +31,7 @@ export class Engine {
   readonly usage: Usage;
   readonly gc: Gc;
   readonly points: Points;
+  readonly regionCopies: RegionCopies;
   readonly runtimes: Runtimes;
   readonly resolver: Resolver;
   readonly maps: Maps;
@@ -53,12 +55,18 @@ export class Engine {
     this.disks = new Disks(this.ctx, this.resources, runtimes, records, this.points, this.resolver, hydrator, this.jobs);
     this.snapshots = new Snapshots(this.ctx, this.resources, this.points, this.resolver, this.maps, runtimes);
     this.grants = new Grants(this.ctx, records, runtimes, this.snapshots);
+    this.regionCopies = new RegionCopies(this.ctx, this.resolver, this.maps, this.points, this.jobs);
+    this.snapshots.regionCopies = this.regionCopies;
     this.usage = new Usage(this.ctx, this.snapshots);
     this.gc = new Gc(this.ctx);
 
     this.jobs.register('snapshot-copy', {
       handler: (job, signal) => this.points.copy(job.target, signal),
       lane: (job) => `copy:${job.target.slice(0, job.target.lastIndexOf(':'))}`,
+    });
+    this.jobs.register('region-copy', {
+      handler: (job, signal) => this.regionCopies.run(job.target, job.payload, signal),
+      lane: (job) => `region-copy:${job.target.slice(0, job.target.lastIndexOf(':'))}`,
     });
     this.jobs.register('hydrate', {
       handler: (job, signal) => this.disks.hydrate(job.target, signal),
@@ -80,7 +88,7 @@ export class Engine {
     await engine.disks.resetAttachments();
     // load the heads of disks with pending copies before any read can ask for those snapshots
     for (const job of await engine.ctx.catalog.openJobs()) {
-      if (job.kind !== 'snapshot-copy' && job.kind !== 'hydrate') continue;
+      if (job.kind !== 'snapshot-copy' && job.kind !== 'hydrate') continue; // region copies read ready points only
       const diskId = job.kind === 'hydrate' ? job.target : (await engine.resolver.family(job.target.slice(0, job.target.lastIndexOf(':')))).diskId;
       const disk = diskId ? await engine.ctx.catalog.getDiskById(diskId) : null;
       if (disk) await engine.runtimes.get(disk);

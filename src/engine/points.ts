@@ -274,6 +274,8 @@ export class Points {
     const fam = await this.resolver.family(familyId);
     const disk = fam.diskId ? await this.ctx.catalog.getDiskById(fam.diskId) : null;
     if (disk && disk.trackingPoint === seq) return false;
+    // a mirror family keeps its newest point: the next cross-region copy is a delta on top of it
+    if (fam.replicaOf && point.state === 'ready') return false;
     await this.ctx.catalog.deletePoint(familyId, seq);
     if (points.length === 1 && !disk) await this.dropFamily(familyId);
     return true;
@@ -316,7 +318,7 @@ export class Points {
 
 export function pointPercent(p: Point): number {
   if (p.state === 'ready') return 100;
-  if (p.frozenBlocks === 0) return p.state === 'failed' ? 0 : 100;
+  if (p.frozenBlocks === 0) return 0;
   return Math.floor((p.copiedBlocks / p.frozenBlocks) * 1000) / 10;
 }
 

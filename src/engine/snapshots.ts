@@ -21,6 +21,7 @@ import type { EngineContext } from './context.js';
 import { notFound } from './disks.js';
 import type { BlockPage, Maps } from './maps.js';
 import type { Points } from './points.js';
+import type { RegionCopies } from './region-copy.js';
 import type { Resolver } from './resolver.js';
 import type { Resources } from './resources.js';
 import type { Runtimes } from './runtimes.js';
@@ -152,12 +153,7 @@ export class Snapshots {
     const location = (spec.location ?? group.location).toLowerCase();
     this.ctx.region(location);
     const cd = spec.creationData;
-    if (cd.createOption === 'CopyStart') {
-      throw notAllowed(
-        'Cross-region copy (createOption CopyStart) is not available on this server yet.',
-        'Copy within the region with createOption Copy.',
-      );
-    }
+    if (cd.createOption === 'CopyStart') return { snapshot: await this.copyStart(spec, location), created: true };
     if (cd.createOption !== 'Copy' && cd.createOption !== 'Import') {
       throw invalid(
         `createOption '${cd.createOption}' is not supported for snapshots.`,
@@ -171,6 +167,27 @@ export class Snapshots {
       src.kind === 'disks' ? await this.fromDisk(spec, location, src) : await this.fromSnapshot(spec, location, src);
     return { snapshot, created: true };
   }
+
+  /** CopyStart: a background copy of an incremental snapshot into (usually) another region. */
+  private async copyStart(spec: SnapshotSpec, location: string): Promise<SnapshotRecord> {
+    const id = spec.creationData.sourceResourceId;
+    if (!id) throw invalid('sourceResourceId is required when createOption is CopyStart.', 'properties.creationData.sourceResourceId');
+    const src = parseResourceId(id);
+    if (src.kind !== 'snapshots') {
+      throw invalid('CopyStart copies a snapshot: sourceResourceId must name a snapshot, not a disk.', 'properties.creationData.sourceResourceId', 'Snapshot the disk first, then copy the snapshot.');
+    }
+    const source = await this.ctx.catalog.getSnapshot(src.subscriptionId, src.resourceGroup, src.name);
+    if (!source) throw notFound('snapshots', src);
+    if (!this.regionCopies) throw new SnapdiskError('InternalError', 'cross-region copies are not wired');
+    if (spec.incremental === false) {
+      throw notAllowed('A CopyStart copy is always incremental: incremental must be true (or omitted).');
+    }
+    const base = this.newRecord(spec, location, spec.sku ?? 'Standard_LRS', true, null);
+    return this.regionCopies.start(spec, location, source, base);
+  }
+
+  /** Set by the engine after construction (the two services refer to each other). */
+  regionCopies: RegionCopies | null = null;
 
   private async fromDisk(spec: SnapshotSpec, location: string, src: ResourceKey): Promise<SnapshotRecord> {
     const disk = await this.ctx.catalog.getDisk(src.subscriptionId, src.resourceGroup, src.name);
