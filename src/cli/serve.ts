@@ -113,22 +113,36 @@ function startError(err: unknown, args: ServeArgs): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((done) => {
-    const on = (sig: NodeJS.Signals): void => {
+/**
+ * The first SIGINT/SIGTERM resolves `signal`; a second one during shutdown exits at once with 1.
+ * `cancel` removes the handlers.
+ */
+function waitForSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
+  let received: NodeJS.Signals | undefined;
+  let resolve: (sig: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const on = (sig: NodeJS.Signals): void => {
+    if (received !== undefined) process.exit(1);
+    received = sig;
+    resolve(sig);
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    signal,
+    cancel() {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
-      done(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
+    },
+  };
 }
 
 /** Runs the server until SIGTERM/SIGINT; returns the exit code. */
 export async function serve(argv: readonly string[], io: CliIo): Promise<number> {
   let args: ServeArgs;
   let running: RunningServer;
+  // listen for signals before anything is printed: a supervisor may stop us as soon as it sees the banner
+  const stopped = waitForSignal();
   try {
     args = parseServeArgs(argv, io.env);
     const config = resolveConfig(args);
@@ -138,6 +152,7 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
       throw err instanceof SnapdiskError ? err : new Error(startError(err, args));
     });
   } catch (err) {
+    stopped.cancel();
     if (err instanceof UsageError) {
       io.stderr(`snapdisk serve: ${err.message}\n\n${SERVE_USAGE}`);
       return 2;
@@ -147,14 +162,10 @@ export async function serve(argv: readonly string[], io: CliIo): Promise<number>
     return config ? 2 : 1;
   }
   io.stdout(banner(running));
-  const sig = await waitForSignal();
+  const sig = await stopped.signal;
   io.stdout(`snapdisk: ${sig} received, shutting down (finishing requests, checkpointing background copies)...\n`);
-  const force = (): void => process.exit(1);
-  process.once('SIGINT', force);
-  process.once('SIGTERM', force);
   await running.close();
-  process.off('SIGINT', force);
-  process.off('SIGTERM', force);
+  stopped.cancel();
   io.stdout('snapdisk: stopped.\n');
   // anything a library left running must not keep a stopped server alive
   setTimeout(() => process.exit(0), 3_000).unref();
