@@ -689,6 +689,27 @@ export class SqlCatalog implements Catalog {
     return new Set(rows.map((r) => r.key));
   }
 
+  async chunksOfPack(region: string, packKey: string): Promise<ChunkLocation[]> {
+    const rows = await this.db.all<ChunkCols>(`SELECT ${CHUNK_SELECT} FROM chunks c WHERE c.region = ? AND c.pack = ? ORDER BY c.pack_offset`, [
+      region,
+      packKey,
+    ]);
+    return rows.map(toChunk).filter((c): c is ChunkLocation => c !== null);
+  }
+
+  async entriesUsingChunks(ids: ReadonlyArray<number>): Promise<Array<{ familyId: string; point: number; block: number; chunkId: number }>> {
+    const out: Array<{ familyId: string; point: number; block: number; chunkId: number }> = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      const rows = await this.db.all<{ family_id: string; point: number; block: number; chunk_id: number }>(
+        `SELECT family_id, point, block, chunk_id FROM entries WHERE chunk_id IN (${placeholders(part.length)})`,
+        part,
+      );
+      for (const r of rows) out.push({ familyId: r.family_id, point: Number(r.point), block: Number(r.block), chunkId: Number(r.chunk_id) });
+    }
+    return out;
+  }
+
   // -- jobs -------------------------------------------------------------------------------------
 
   async enqueueJob(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date): Promise<Job> {

@@ -177,6 +177,47 @@ export class PackedChunkStore implements ChunkStore {
     }
   }
 
+  async scrubPack(key: string, chunks: ReadonlyArray<ChunkLocation>): Promise<{ repairedZones: string[]; lost: ChunkLocation[] }> {
+    const copies: Array<{ zone: Zone; bytes: Buffer | null }> = [];
+    for (const zone of this.zones) {
+      const info = await zone.store.stat(key);
+      const bytes = info ? await zone.store.read(key, 0, info.size).catch(() => null) : null;
+      copies.push({ zone, bytes });
+    }
+    const size = Math.max(0, ...copies.map((c) => c.bytes?.length ?? 0));
+    const good = Buffer.alloc(size);
+    const lost: ChunkLocation[] = [];
+    const badZones = new Set<string>();
+    for (const c of copies) if (!c.bytes || c.bytes.length !== size) badZones.add(c.zone.name);
+    for (const chunk of chunks) {
+      let found = false;
+      for (const c of copies) {
+        const ok = c.bytes !== null && chunkIntact(c.bytes, chunk);
+        if (!ok) badZones.add(c.zone.name);
+        if (ok && !found && c.bytes) {
+          c.bytes.copy(good, chunk.offset, chunk.offset, chunk.offset + chunk.storedLength);
+          found = true;
+        }
+      }
+      if (!found) lost.push(chunk);
+    }
+    // the trailer (index copy) comes from any zone whose bytes are complete
+    const end = Math.max(0, ...chunks.map((c) => c.offset + c.storedLength));
+    const donor = copies.find((c) => c.bytes && c.bytes.length === size && trailerOk(c.bytes));
+    if (donor?.bytes) donor.bytes.copy(good, end, end, size);
+    const repaired: string[] = [];
+    if (lost.length === 0 && donor) {
+      for (const c of copies) {
+        if (!badZones.has(c.zone.name) && c.bytes && c.bytes.equals(good)) continue;
+        await c.zone.store.delete(key);
+        await c.zone.store.put(key, good);
+        repaired.push(c.zone.name);
+      }
+    }
+    this.cache.clear();
+    return { repairedZones: repaired, lost };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.zones.map((z) => z.store.close()));
     this.cache.clear();
@@ -277,6 +318,25 @@ export function parsePackTrailer(pack: Buffer): NewChunk[] {
     });
   }
   return out;
+}
+
+function chunkIntact(pack: Buffer, chunk: ChunkLocation): boolean {
+  if (chunk.offset + chunk.storedLength > pack.length) return false;
+  try {
+    const data = decode(pack.subarray(chunk.offset, chunk.offset + chunk.storedLength), chunk.codec, chunk.rawLength);
+    return data.length === chunk.rawLength && sha256(data).equals(chunk.hash);
+  } catch {
+    return false;
+  }
+}
+
+function trailerOk(pack: Buffer): boolean {
+  try {
+    parsePackTrailer(pack);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function uniqueBuffers(list: Buffer[]): Buffer[] {

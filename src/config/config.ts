@@ -12,12 +12,15 @@ import { DEFAULT_LIMITS, DEFAULT_REGIONS, type Limits, type RegionConfig } from 
 export interface SnapdiskConfig {
   regions: Record<string, RegionConfig>;
   limits: Limits;
+  /** Hours between background scrubs of every chunk (0: never). */
+  scrubIntervalHours: number;
 }
 
 export function defaultConfig(): SnapdiskConfig {
   return {
     regions: Object.fromEntries(Object.entries(DEFAULT_REGIONS).map(([k, v]) => [k, { zones: [...v.zones] }])),
     limits: { ...DEFAULT_LIMITS },
+    scrubIntervalHours: 24,
   };
 }
 
@@ -32,7 +35,10 @@ export function parseConfig(doc: unknown, source = 'config.json'): SnapdiskConfi
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
     if (key === 'regions') out.regions = parseRegions(value, source);
     else if (key === 'limits') out.limits = parseLimits(value, source);
-    else fail(`unknown key "${key}" in ${source} (known keys: regions, limits)`);
+    else if (key === 'scrubIntervalHours') {
+      if (typeof value !== 'number' || !(value >= 0)) fail(`"scrubIntervalHours" in ${source} must be a number of hours ≥ 0 (0 disables the scrub)`);
+      out.scrubIntervalHours = value;
+    } else fail(`unknown key "${key}" in ${source} (known keys: regions, limits, scrubIntervalHours)`);
   }
   return out;
 }

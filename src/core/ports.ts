@@ -86,6 +86,12 @@ export interface ChunkStore {
   deletePack(key: string): Promise<void>;
   /** Pack objects present in any zone, for GC of packs a crash left unindexed. */
   listPacks(): AsyncIterable<BlobInfo>;
+  /**
+   * Checks one pack in every zone against the chunks the index lists for it, and rewrites missing
+   * or damaged copies from intact bytes (taken chunk by chunk from whichever zone has them).
+   * Returns the zones repaired and the chunks no zone holds intact.
+   */
+  scrubPack(key: string, chunks: ReadonlyArray<ChunkLocation>): Promise<{ repairedZones: string[]; lost: ChunkLocation[] }>;
   close(): Promise<void>;
 }
 
@@ -291,6 +297,9 @@ export interface GcCatalog {
   emptyPacks(region: string, olderThan: Date): Promise<{ key: string; zones: string[] }[]>;
   deletePack(region: string, key: string): Promise<void>;
   knownPackKeys(region: string): Promise<Set<string>>;
+  chunksOfPack(region: string, key: string): Promise<ChunkLocation[]>;
+  /** Families and the lowest point at which an entry references one of the chunks. */
+  entriesUsingChunks(ids: ReadonlyArray<number>): Promise<Array<{ familyId: string; point: number; block: number; chunkId: number }>>;
 }
 
 export interface JobCatalog {

@@ -21,6 +21,7 @@ import { Resources } from './resources.js';
 import { Runtimes } from './runtimes.js';
 import { Snapshots } from './snapshots.js';
 import { Usage } from './usage.js';
+import { Verifier } from './verify.js';
 
 export class Engine {
   readonly ctx: EngineContext;
@@ -32,6 +33,7 @@ export class Engine {
   readonly gc: Gc;
   readonly points: Points;
   readonly regionCopies: RegionCopies;
+  readonly verifier: Verifier;
   readonly runtimes: Runtimes;
   readonly resolver: Resolver;
   readonly maps: Maps;
@@ -59,6 +61,7 @@ export class Engine {
     this.snapshots.regionCopies = this.regionCopies;
     this.usage = new Usage(this.ctx, this.snapshots);
     this.gc = new Gc(this.ctx);
+    this.verifier = new Verifier(this.ctx);
 
     this.jobs.register('snapshot-copy', {
       handler: (job, signal) => this.points.copy(job.target, signal),
@@ -100,7 +103,26 @@ export class Engine {
       engine.grants.sweepExpired().catch((err: unknown) => engine.ctx.log.warn('grant sweep failed', { error: String(err) }));
     }, 30_000);
     engine.sweeper.unref();
+    engine.startScrub();
     return engine;
+  }
+
+  private scrubber: NodeJS.Timeout | null = null;
+
+  /** Periodic verify of every chunk of every region, with repair from other zones. */
+  private startScrub(): void {
+    const hours = this.ctx.config.scrubIntervalHours ?? 0;
+    if (!(hours > 0)) return;
+    let running = false;
+    this.scrubber = setInterval(() => {
+      if (running || this.closed) return;
+      running = true;
+      this.verifier
+        .all()
+        .catch((err: unknown) => this.ctx.log.warn('scrub failed', { error: String(err) }))
+        .finally(() => (running = false));
+    }, hours * 3_600_000);
+    this.scrubber.unref();
   }
 
   /** Work whose job failed or vanished (hydration, copies) gets a job again at start-up. */
@@ -134,6 +156,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.scrubber) clearInterval(this.scrubber);
     await this.jobs.stop();
     for (const rt of this.runtimes.all()) await rt.flush();
     this.runtimes.closeAll();

@@ -431,7 +431,17 @@ export class Snapshots {
 
   async read(s: SnapshotRecord, offset: number, length: number): Promise<Buffer> {
     checkRange(s, offset, length);
-    return this.resolver.readRange(s.familyId, s.point, offset, length);
+    try {
+      return await this.resolver.readRange(s.familyId, s.point, offset, length);
+    } catch (err) {
+      if (err instanceof SnapdiskError && (err.code === 'IntegrityError' || err.code === 'ChunkNotFound')) {
+        throw new SnapdiskError(err.code, `Snapshot ${s.name} cannot be read at ${offset}+${length}: ${err.message}`, {
+          cause: err,
+          hint: 'No intact copy of this data is left in the region; `snapdisk verify` lists every snapshot affected.',
+        });
+      }
+      throw err;
+    }
   }
 
   /** Allocation of a range at block granularity (true holes read as zeros). */

@@ -92,6 +92,56 @@ describe('integrity', () => {
     expect((await e.snapshots.read(s, MiB, data.length)).equals(data)).toBe(true);
   });
 
+  it('verify repairs a damaged or deleted zone copy from the others', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd');
+    const data = prng(8)(6 * BLOCK_SIZE);
+    await (await e.disks.open(disk.uniqueId)).write(0, data);
+    const s = await snapshot(e, disk, 's');
+    await e.idle();
+    const z1 = join(t.dir, 'chunks', 'eastus', 'zone-1');
+    const z2 = join(t.dir, 'chunks', 'eastus', 'zone-2');
+    const z3 = join(t.dir, 'chunks', 'eastus', 'zone-3');
+    const [p1] = await packFiles(z1);
+    const [p2] = await packFiles(z2);
+    if (!p1 || !p2) throw new Error('no pack');
+    await flipByte(p1, 7);
+    await fsp.rm(p2);
+    const report = await e.verifier.region('eastus');
+    expect(report.ok).toBe(true);
+    expect(report.repaired).toHaveLength(1);
+    expect(report.repaired[0]?.zones.sort()).toEqual(['zone-1', 'zone-2']);
+    const [good] = await packFiles(z3);
+    if (!good) throw new Error('no pack');
+    const ref = await fsp.readFile(good);
+    expect((await fsp.readFile(p1)).equals(ref)).toBe(true);
+    expect((await fsp.readFile(p2)).equals(ref)).toBe(true);
+    expect((await e.verifier.region('eastus')).repaired).toEqual([]);
+    expect((await e.snapshots.read(s, 0, data.length)).equals(data)).toBe(true);
+  });
+
+  it('verify reports chunks lost in every zone with the snapshots they affect; reads name the snapshot', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd');
+    await (await e.disks.open(disk.uniqueId)).write(0, prng(9)(2 * BLOCK_SIZE));
+    const s1 = await snapshot(e, disk, 's1');
+    const s2 = await snapshot(e, disk, 's2');
+    await e.idle();
+    for (const z of ['zone-1', 'zone-2', 'zone-3']) {
+      const [pack] = await packFiles(join(t.dir, 'chunks', 'eastus', z));
+      if (pack) await flipByte(pack, 3);
+    }
+    const report = await e.verifier.region('eastus');
+    expect(report.ok).toBe(false);
+    expect(report.lost).toHaveLength(1);
+    expect(report.lost[0]?.snapshots).toEqual([snapshotId(s1), snapshotId(s2)].sort());
+    t.chunkStores.get('eastus')?.clearCache();
+    const failure = await e.snapshots.read(s2, 0, BLOCK_SIZE).catch((x: unknown) => x);
+    expect((failure as SnapdiskError).code).toBe('IntegrityError');
+    expect((failure as SnapdiskError).message).toContain('Snapshot s2');
+    expect((await e.snapshots.read(s2, BLOCK_SIZE, BLOCK_SIZE)).length).toBe(BLOCK_SIZE);
+  });
+
   it('point in time: a storm of writes racing the background copy never leaks into the snapshot', async () => {
     const e = t.engine;
     const disk = await createDisk(e, 'd');
