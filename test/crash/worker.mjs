@@ -2,7 +2,9 @@
 // journals each one on stdout ("B ..." when it starts, "A ..." when it was acknowledged), until
 // the parent kills it with SIGKILL. Uses the compiled engine (npm run build).
 //   node test/crash/worker.mjs DATA SEED
+import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
+import process from 'node:process';
 import { join } from 'node:path';
 import { openEngine } from '../../dist/src/app.js';
 import { loadConfig } from '../../dist/src/config/config.js';
