@@ -19,7 +19,8 @@
  *   structures (file identifier, headers, region tables, metadata, BAT) plus the allocated
  *   ranges of the resource mapped to their file offsets; the zero log and slot padding are not data.
  * - Reads are aligned to `PIECE_SIZE` boundaries of the resource, so each engine read covers
- *   whole 64 KiB blocks; zeros come from one shared buffer (no allocation per piece).
+ *   whole 64 KiB blocks; zeros come from one shared buffer (no allocation per piece). Pieces are
+ *   tasks, so a streamer can keep several reads in flight (snapshot reads are latency-bound).
  * - ETags: a snapshot's is derived from its uniqueId (immutable content); a read-granted disk's
  *   from the grant (the disk cannot change while the grant is active); an upload disk's changes
  *   with every Put Page (an in-memory version counter, `touch`).
@@ -46,14 +47,22 @@ const VHDX_CACHE_LIMIT = 64;
 
 export type BlobFormat = 'VHD' | 'VHDX' | 'raw';
 
+/** Produces one piece of a blob range (a read, or bytes at hand). */
+export type PieceTask = () => Promise<Buffer>;
+
+const ready = (data: Buffer): PieceTask => () => Promise.resolve(data);
+
 export interface BlobView {
   readonly format: BlobFormat;
   readonly access: BlobAccess;
   readonly data: ResourceData;
   readonly length: number;
   readonly properties: BlobProperties;
-  /** The bytes of blob range [start, end) in order, in pieces of at most `PIECE_SIZE`. */
-  pieces(start: number, end: number): AsyncGenerator<Buffer>;
+  /**
+   * The bytes of blob range [start, end) in order, as tasks each producing a piece of at most
+   * `PIECE_SIZE` bytes. Tasks may be started ahead of consumption (several reads in flight).
+   */
+  pieces(start: number, end: number): Generator<PieceTask>;
   /** Blob ranges holding data inside [start, end), merged, at most `maxRanges`. */
   dataRanges(q: RangeQuery): Promise<RangePage<DiffRange>>;
 }
@@ -148,14 +157,15 @@ class FlatView implements BlobView {
     this.length = data.size + trailer.length;
   }
 
-  async *pieces(start: number, end: number): AsyncGenerator<Buffer> {
+  *pieces(start: number, end: number): Generator<PieceTask> {
     const dataEnd = Math.min(end, this.data.size);
     for (let pos = start; pos < dataEnd; ) {
       const stop = Math.min(dataEnd, (Math.floor(pos / PIECE_SIZE) + 1) * PIECE_SIZE);
-      yield await this.data.read(pos, stop - pos);
+      const at = pos;
+      yield () => this.data.read(at, stop - at);
       pos = stop;
     }
-    if (end > this.data.size) yield this.trailer.subarray(Math.max(0, start - this.data.size), end - this.data.size);
+    if (end > this.data.size) yield ready(this.trailer.subarray(Math.max(0, start - this.data.size), end - this.data.size));
   }
 
   async dataRanges(q: RangeQuery): Promise<RangePage<DiffRange>> {
@@ -221,13 +231,13 @@ class VhdxView implements BlobView {
     this.length = entry.layout.fileSize;
   }
 
-  async *pieces(start: number, end: number): AsyncGenerator<Buffer> {
+  *pieces(start: number, end: number): Generator<PieceTask> {
     for (let pos = start; pos < end; ) {
       const stop = Math.min(end, (Math.floor(pos / PIECE_SIZE) + 1) * PIECE_SIZE);
       for (const seg of this.layout.segments(pos, stop - pos)) {
-        if (seg.kind === 'bytes') yield seg.data;
-        else if (seg.kind === 'zero') yield ZEROS.subarray(0, seg.length);
-        else yield await this.data.read(seg.virtualOffset, seg.length);
+        if (seg.kind === 'bytes') yield ready(seg.data);
+        else if (seg.kind === 'zero') yield ready(ZEROS.subarray(0, seg.length));
+        else yield () => this.data.read(seg.virtualOffset, seg.length);
       }
       pos = stop;
     }

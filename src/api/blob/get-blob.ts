@@ -3,9 +3,9 @@
  * Get Blob Properties (HEAD) and Get Blob (GET): the whole blob (200) or one range (206 with
  * `Content-Range`), streamed.
  *
- * Streaming: the view yields pieces of at most 4 MiB; the next piece is read while the current
- * one is being written (one piece of read-ahead), and a write that fills the socket buffer waits
- * for `drain`. Memory per request is therefore about two pieces whatever the range. If the client
+ * Streaming: the view yields pieces of at most 4 MiB; up to `READ_AHEAD` pieces are being read
+ * while the current one is written, and a write that fills the socket buffer waits for `drain`.
+ * Memory per request is therefore a few pieces whatever the range. If the client
  * goes away the loop stops; if a read fails after the headers went out, the router destroys the
  * socket so the client sees a short transfer, never wrong bytes.
  *
@@ -18,7 +18,7 @@ import { MiB } from '../../core/units.js';
 import type { HttpContext } from '../http/context.js';
 import { checkConditions } from './conditions.js';
 import { blobError } from './errors.js';
-import type { BlobView } from './formats.js';
+import type { BlobView, PieceTask } from './formats.js';
 import { propertyHeaders, versionHeaders } from './headers.js';
 import { readRange, requestedRange } from './ranges.js';
 import type { Span } from './ranges.js';
@@ -62,32 +62,46 @@ async function sendWithMd5(ctx: HttpContext, view: BlobView, span: Span, status:
   if (!ranged || span.end - span.start > MD5_RANGE_LIMIT) {
     throw blobError('InvalidHeaderValue', `x-ms-range-get-content-md5 needs a range of at most ${MD5_RANGE_LIMIT} bytes.`);
   }
-  const parts: Buffer[] = [];
-  for await (const piece of view.pieces(span.start, span.end)) parts.push(piece);
-  const body = Buffer.concat(parts);
+  const body = await collectRange(view, span.start, span.end);
   ctx.res.writeHead(status, { ...headers, 'content-md5': createHash('md5').update(body).digest('base64') });
   ctx.res.end(body);
 }
 
+/** Pieces read ahead of the socket: snapshot reads are latency-bound, so several stay in flight. */
+export const READ_AHEAD = 3;
+
 /**
- * Writes `pieces` to `res` with one piece of read-ahead and back-pressure, then ends it.
+ * Writes the pieces to `res` with `depth` reads in flight and back-pressure, then ends it.
  * Resolves early (without ending) when the client went away.
  */
-export async function streamPieces(res: ServerResponse, pieces: AsyncGenerator<Buffer>): Promise<void> {
-  let next = pieces.next();
-  try {
-    for (;;) {
-      const r = await next;
-      if (r.done) break;
-      next = pieces.next();
-      if (res.destroyed) return;
-      if (!res.write(r.value)) await drained(res);
+export async function streamPieces(res: ServerResponse, pieces: Iterable<PieceTask>, depth = READ_AHEAD): Promise<void> {
+  const it = pieces[Symbol.iterator]();
+  const queue: Promise<Buffer>[] = [];
+  const fill = (): void => {
+    while (queue.length < depth) {
+      const n = it.next();
+      if (n.done === true) return;
+      const p = n.value();
+      // a read abandoned because the client left must not become an unhandled rejection
+      p.catch(() => undefined);
+      queue.push(p);
     }
-  } finally {
-    // abandoned read-ahead (client gone or write failed) must not become an unhandled rejection
-    next.catch(() => undefined);
+  };
+  fill();
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    const piece = await p;
+    fill();
+    if (res.destroyed) return;
+    if (!res.write(piece)) await drained(res);
   }
   res.end();
+}
+
+/** All the bytes of [start, end) of a view in one buffer (small ranges only). */
+export async function collectRange(view: BlobView, start: number, end: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (const task of view.pieces(start, end)) parts.push(await task());
+  return Buffer.concat(parts);
 }
 
 /** Resolves on `drain`, or when the response is closed or fails (the caller then checks `destroyed`). */

@@ -20,6 +20,7 @@ import { authorizeUrl } from './auth.js';
 import { checkConditions, checkSequenceNumber } from './conditions.js';
 import { blobError } from './errors.js';
 import type { BlobViews, BlobView } from './formats.js';
+import { collectRange } from './get-blob.js';
 import { versionHeaders } from './headers.js';
 import { pageRange, parseRange, requestedRange } from './ranges.js';
 import type { Span } from './ranges.js';
@@ -179,7 +180,5 @@ async function readFromSource(ctx: HttpContext, deps: WriteDeps, source: string,
   if (range.last === undefined || range.last - range.first + 1 !== span.end - span.start || range.last >= view.length) {
     throw blobError('InvalidHeaderValue', `x-ms-source-range '${header ?? ''}' must be a closed range inside the source, as long as the destination range (${span.end - span.start} bytes).`);
   }
-  const parts: Buffer[] = [];
-  for await (const piece of view.pieces(range.first, range.last + 1)) parts.push(piece);
-  return Buffer.concat(parts);
+  return collectRange(view, range.first, range.last + 1);
 }
