@@ -80,6 +80,8 @@ export interface ChunkStore {
   readonly region: string;
   put(blocks: ReadonlyArray<Uint8Array>): Promise<StoredChunk[]>;
   read(chunk: ChunkLocation): Promise<Buffer>;
+  /** Several chunks at once (adjacent chunks of one pack are read in one request); same order. */
+  readMany(chunks: ReadonlyArray<ChunkLocation>): Promise<Buffer[]>;
   /** Bytes of pack objects in this region (the physical footprint of one replica). */
   storedBytes(): Promise<number>;
   /** Removes a pack object from every zone (GC, after its chunks left the index). */

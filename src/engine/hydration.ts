@@ -15,8 +15,8 @@ import type { Resolver } from './resolver.js';
 import { forEachLimited } from './resolver.js';
 import type { Runtimes } from './runtimes.js';
 
-const PAGE_BLOCKS = 1024;
-const CONCURRENCY = 8;
+const PAGE_BLOCKS = 2048;
+const CONCURRENCY = 2;
 
 export class Hydrator {
   constructor(
@@ -51,10 +51,10 @@ export class Hydrator {
     while (!signal.aborted && !rt.closed) {
       const page = await this.maps.allocated(baseFamily, basePoint, from, PAGE_BLOCKS);
       const todo = page.items.map((i) => i.block).filter((b) => b < rt.blocks && !rt.isHydrated(b));
-      await forEachLimited(chunked(todo, 16), CONCURRENCY, async (group) => {
+      await forEachLimited(chunked(todo, 256), CONCURRENCY, async (group) => {
         if (signal.aborted || rt.closed) return;
         const contents = await this.resolver.readBlocks(baseFamily, basePoint, group);
-        for (const b of group) if (rt.hydrateBlock(b, contents.get(b) ?? null)) done++;
+        done += rt.hydrateBlocks(group.map((b) => ({ block: b, data: contents.get(b) ?? null })));
       });
       if (Date.now() - lastSave > 500) {
         await this.saveProgress(diskId, done);

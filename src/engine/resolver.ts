@@ -98,7 +98,25 @@ export class Resolver {
       const to = Math.min(last + 1, from + 4096);
       const srcs = await this.sources(familyId, point, from, to);
       const work: Array<{ block: number; source: Source }> = [];
-      for (let b = from; b < to; b++) if (wanted.has(b)) work.push({ block: b, source: srcs[b - from] ?? ZERO });
+      const chunked = new Map<string, Array<{ block: number; chunk: ChunkLocation }>>();
+      for (let b = from; b < to; b++) {
+        if (!wanted.has(b)) continue;
+        const source = srcs[b - from] ?? ZERO;
+        if (source.kind === 'zero') out.set(b, null);
+        else if (source.kind === 'chunk') {
+          const list = chunked.get(source.region) ?? [];
+          list.push({ block: b, chunk: source.chunk });
+          chunked.set(source.region, list);
+        } else work.push({ block: b, source });
+      }
+      for (const [region, list] of chunked) {
+        const store = this.ctx.chunks(region);
+        for (let i = 0; i < list.length; i += 256) {
+          const part = list.slice(i, i + 256);
+          const bytes = await store.readMany(part.map((x) => x.chunk));
+          part.forEach((x, k) => out.set(x.block, bytes[k] ?? null));
+        }
+      }
       await forEachLimited(work, READ_CONCURRENCY, async ({ block, source }) => {
         out.set(block, await this.readSource(familyId, point, block, source));
       });

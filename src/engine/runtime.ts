@@ -202,6 +202,44 @@ export class DiskRuntime {
     return true;
   }
 
+  /**
+   * Installs many base blocks at once (background hydration): runs of consecutive blocks that
+   * are still not hydrated are written with one write and one bitmap update each.
+   */
+  hydrateBlocks(items: ReadonlyArray<{ block: number; data: Buffer | null }>): number {
+    if (this.closed || !this.hydrated) return 0;
+    let done = 0;
+    let i = 0;
+    while (i < items.length) {
+      const start = items[i];
+      if (!start || this.isHydrated(start.block)) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < items.length && j - i < 256) {
+        const x = items[j];
+        const prev = items[j - 1];
+        if (!x || !prev || x.block !== prev.block + 1 || this.isHydrated(x.block) || (x.data === null) !== (start.data === null)) break;
+        j++;
+      }
+      const first = start.block;
+      const end = first + (j - i);
+      if (start.data) {
+        const data = j - i === 1 ? start.data : Buffer.concat(items.slice(i, j).map((x) => x.data ?? Buffer.alloc(BLOCK_SIZE)));
+        const len = Math.min(data.length, this.size - first * BLOCK_SIZE);
+        this.volume.write(len === data.length ? data : data.subarray(0, len), first * BLOCK_SIZE);
+        this.alloc.setRange(first, end);
+      } else {
+        this.alloc.clearRange(first, end);
+      }
+      this.hydrated.setRange(first, end);
+      done += j - i;
+      i = j;
+    }
+    return done;
+  }
+
   /** Ends hydration: every block is authoritative in the head from now on. */
   finishHydration(): void {
     if (!this.hydrated) return;

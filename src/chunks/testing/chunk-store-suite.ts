@@ -60,6 +60,21 @@ export function describeChunkStore(name: string, factory: () => Promise<ChunkSto
         expect(comp.storedLength).toBeLessThan(comp.rawLength);
       }));
 
+    it('readMany returns every chunk in order, adjacent ones read together, damage still detected', () =>
+      withStore(async (f) => {
+        const blocks = [block(31), block(32, true), block(33), block(34)];
+        await f.store.put(blocks);
+        f.uncache();
+        const locs = await Promise.all([blocks[2], blocks[0], blocks[3], blocks[1]].map((b) => locate(f, b ?? Buffer.alloc(0))));
+        const got = await f.store.readMany(locs);
+        expect(got.map((g) => g.equals(blocks[[2, 0, 3, 1][got.indexOf(g)] ?? 0] ?? Buffer.alloc(0)))).toEqual([true, true, true, true]);
+        const loc0 = locs[1];
+        if (!loc0) throw new Error('missing');
+        await f.corrupt(loc0.pack, loc0.offset + 5);
+        f.uncache();
+        await expect(f.store.readMany(locs)).rejects.toSatisfy((e) => e instanceof SnapdiskError && e.code === 'IntegrityError');
+      }));
+
     it('identical blocks are stored once (in one call and across calls)', () =>
       withStore(async (f) => {
         const a = block(7);
