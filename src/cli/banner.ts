@@ -18,7 +18,7 @@ export function banner(r: RunningServer): string {
   const arm = r.httpsUrl;
   const base = arm.replace(/\/$/, '');
   const msi = `${r.httpUrl}msi/token`;
-  const nbd = r.nbdPort !== undefined ? `nbd://${new URL(arm).hostname}:${r.nbdPort}/<disk or snapshot id>` : 'not started in this build (NBD is wired in a later issue)';
+  const nbd = r.nbdPort !== undefined ? `nbd://${new URL(arm).hostname}:${r.nbdPort}/<disk or snapshot id>` : 'not started';
   return `snapdisk is ready.
 
 Endpoints

@@ -15,6 +15,7 @@ import { SnapdiskError } from '../core/errors.js';
 import type { Logger } from '../engine/context.js';
 import { defaultRequestLogger } from '../api/http/request-log.js';
 import { DEFAULT_PORTS, resolveConfig, startSnapdisk } from '../server.js';
+import { startNbd } from '../nbd/start.js';
 import type { NbdStarter, RunningServer } from '../server.js';
 import { banner } from './banner.js';
 
@@ -85,12 +86,9 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   };
 }
 
-/**
- * NBD: the place where the NBD server of src/nbd is started on --nbd-port.
- * TODO(issue 5): return a starter built on src/nbd/server.ts; undefined runs without NBD.
- */
+/** NBD: the server of src/nbd over the engine, on --nbd-port. */
 function nbdStarter(): NbdStarter | undefined {
-  return undefined;
+  return startNbd;
 }
 
 function stderrLogger(io: CliIo): Logger {

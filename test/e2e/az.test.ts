@@ -146,10 +146,20 @@ describe.skipIf(!hasAz)('az CLI against snapdisk serve', () => {
     expect((await az(`snapshot show -g ${rg} -n ${snapshotName} --query diskState -o tsv`)).stdout.trim()).toBe('Unattached');
   });
 
-  it('a snapshot from a source in another location becomes CopyStart (refused clearly until cross-region copy lands)', async () => {
-    // TODO(issue 7): when CopyStart is implemented, expect success and completionPercent rising to 100.
-    const r = await bash(`az snapshot create -g ${rg} -n snap-west --source ${snapshotName} -l westus --incremental true`);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('(OperationNotAllowed) Cross-region copy (createOption CopyStart) is not available on this server yet.');
+  it('a snapshot from a source in another location becomes CopyStart and completes in the background', async () => {
+    const r = await bash(`az snapshot create -g ${rg} -n snap-west --source ${snapshotName} -l westus --incremental true -o json`);
+    expect(r.code, r.stderr).toBe(0);
+    const created = JSON.parse(r.stdout) as { location: string; creationData: { createOption: string; sourceResourceId: string }; incremental: boolean };
+    expect(created.location).toBe('westus');
+    expect(created.creationData.createOption).toBe('CopyStart');
+    expect(created.creationData.sourceResourceId).toMatch(new RegExp(`/snapshots/${snapshotName}$`));
+    expect(created.incremental).toBe(true);
+    let pct = '';
+    for (let i = 0; i < 60 && pct !== '100.0' && pct !== '100'; i++) {
+      pct = (await az(`snapshot show -g ${rg} -n snap-west --query completionPercent -o tsv`)).stdout.trim();
+    }
+    expect(Number(pct)).toBe(100);
+    const copy = await bash(`az snapshot create -g ${rg} -n snap-west2 --source ${snapshotName} -l westus --copy-start true -o json`);
+    expect(copy.code, copy.stderr).toBe(0);
   });
 });
