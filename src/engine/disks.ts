@@ -108,8 +108,8 @@ export class Disks {
   /** PUT: creates the disk, or updates the updatable fields of an existing one. */
   async createOrUpdate(spec: DiskSpec): Promise<{ disk: DiskRecord; created: boolean }> {
     validateResourceName(spec.name, 'disk');
-    const group = await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup);
     const existing = await this.find(spec);
+    const group = existing ? await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup) : await this.resources.requireWritableGroup(spec.subscriptionId, spec.resourceGroup);
     if (existing) {
       const patch: DiskPatch = {};
       if (spec.tags) patch.tags = spec.tags;
@@ -313,9 +313,11 @@ export class Disks {
       sizeBytes,
       logicalSectorSize: source.logicalSectorSize,
       creationData: {
-        createOption: 'Copy',
+        createOption: spec.creationData.createOption,
         sourceResourceId: resourceId('disks', source),
         sourceUniqueId: source.uniqueId,
+        ...(spec.creationData.sourceUri ? { sourceUri: spec.creationData.sourceUri } : {}),
+        ...(spec.creationData.storageAccountId ? { storageAccountId: spec.creationData.storageAccountId } : {}),
       },
       baseFamilyId: point.familyId,
       basePoint: point.seq,

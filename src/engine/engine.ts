@@ -14,6 +14,7 @@ import { Hydrator } from './hydration.js';
 import { JobRunner } from './jobs.js';
 import { KeyedMutex } from './locks.js';
 import { Maps } from './maps.js';
+import { Mover } from './move.js';
 import { Points } from './points.js';
 import { RegionCopies } from './region-copy.js';
 import { Resolver } from './resolver.js';
@@ -34,6 +35,7 @@ export class Engine {
   readonly points: Points;
   readonly regionCopies: RegionCopies;
   readonly verifier: Verifier;
+  readonly mover: Mover;
   readonly runtimes: Runtimes;
   readonly resolver: Resolver;
   readonly maps: Maps;
@@ -62,6 +64,7 @@ export class Engine {
     this.usage = new Usage(this.ctx, this.snapshots);
     this.gc = new Gc(this.ctx);
     this.verifier = new Verifier(this.ctx);
+    this.mover = new Mover(this.ctx, this.resources, runtimes, locks);
 
     this.jobs.register('snapshot-copy', {
       handler: (job, signal) => this.points.copy(job.target, signal),

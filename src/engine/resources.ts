@@ -92,6 +92,23 @@ export class Resources {
     return deleting;
   }
 
+  /** Puts a group back to Succeeded after a deletion that could not finish. */
+  async markSucceeded(subscriptionId: string, name: string): Promise<void> {
+    const g = await this.requireGroup(subscriptionId, name);
+    if (g.provisioningState !== 'Succeeded') await this.ctx.catalog.putResourceGroup({ ...g, provisioningState: 'Succeeded' });
+  }
+
+  /** A group that can take new resources: exists and is not being deleted. */
+  async requireWritableGroup(subscriptionId: string, name: string): Promise<ResourceGroup> {
+    const g = await this.requireGroup(subscriptionId, name);
+    if (g.provisioningState === 'Deleting') {
+      throw new SnapdiskError('Conflict', `Resource group '${g.name}' is being deleted and cannot take new resources.`, {
+        hint: 'Wait for the deletion to finish, then create the group again.',
+      });
+    }
+    return g;
+  }
+
   async removeGroup(subscriptionId: string, name: string): Promise<void> {
     await this.ctx.catalog.deleteResourceGroup(subscriptionId, name);
   }

@@ -138,8 +138,8 @@ export class Snapshots {
   /** PUT: creates the snapshot, or updates the updatable fields of an existing one. */
   async createOrUpdate(spec: SnapshotSpec): Promise<{ snapshot: SnapshotRecord; created: boolean }> {
     validateResourceName(spec.name, 'snapshot');
-    const group = await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup);
     const existing = await this.find(spec);
+    const group = existing ? await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup) : await this.resources.requireWritableGroup(spec.subscriptionId, spec.resourceGroup);
     if (existing) {
       if (spec.incremental !== undefined && spec.incremental !== existing.incremental) {
         throw invalid(`The property 'incremental' of snapshot ${existing.name} cannot change after creation.`, 'properties.incremental');
@@ -204,8 +204,9 @@ export class Snapshots {
     }
     const incremental = spec.incremental === true;
     if (incremental && disk.subscriptionId !== spec.subscriptionId.toLowerCase()) {
-      throw notAllowed(
-        `An incremental snapshot of disk ${disk.name} must be created in the disk's subscription (${disk.subscriptionId}), not in ${spec.subscriptionId}.`,
+      throw invalid(
+        `An incremental snapshot of disk ${disk.name} cannot be created outside the disk's subscription (${disk.subscriptionId}); this request is in ${spec.subscriptionId}.`,
+        'properties.creationData.sourceResourceId',
         'Create the snapshot in the disk\'s subscription, then copy it.',
       );
     }
@@ -313,7 +314,8 @@ export class Snapshots {
       logicalSectorSize: source.logicalSectorSize,
       sourceDiskSku: source.sourceDiskSku,
       creationData: {
-        createOption: 'Copy',
+        createOption: spec.creationData.createOption === 'Import' ? 'Import' : 'Copy',
+        ...provenance(spec),
         sourceResourceId: resourceId('snapshots', source),
         sourceUniqueId: source.uniqueId,
         ...(source.creationData.logicalSectorSize ? { logicalSectorSize: source.creationData.logicalSectorSize } : {}),
@@ -363,7 +365,8 @@ export class Snapshots {
       provisioningState: 'Succeeded',
       creationData: disk
         ? {
-            createOption: 'Copy',
+            createOption: spec.creationData.createOption === 'Import' ? 'Import' : 'Copy',
+            ...provenance(spec),
             sourceResourceId: resourceId('disks', disk),
             sourceUniqueId: disk.uniqueId,
             logicalSectorSize: disk.logicalSectorSize,
@@ -537,6 +540,15 @@ export class Snapshots {
     }
     return { ranges: out };
   }
+}
+
+/** sourceUri and storageAccountId of an Import, kept as given. */
+function provenance(spec: SnapshotSpec): { sourceUri?: string; storageAccountId?: string } {
+  const cd = spec.creationData;
+  return {
+    ...(cd.sourceUri ? { sourceUri: cd.sourceUri } : {}),
+    ...(cd.storageAccountId ? { storageAccountId: cd.storageAccountId } : {}),
+  };
 }
 
 function readyPoint(familyId: string, sizeBytes: number, now: string) {

@@ -120,11 +120,11 @@ describe('rules of incremental snapshots', () => {
     expect(full.status).toBe(202);
   });
 
-  it('an incremental snapshot outside the disk subscription is refused (409), nothing created', async () => {
+  it('an incremental snapshot outside the disk subscription is refused (400 with target), nothing created', async () => {
     const disk = await mkDisk('xsub');
     const res = await t.arm('PUT', path('snapshots', 'xsub-snap', t.sub2, 'rg2'), incrementalOf(disk));
-    expect(res.status).toBe(409);
-    expect(res.json()).toMatchObject({ error: { code: 'OperationNotAllowed', message: expect.stringContaining('subscription') } });
+    expect(res.status).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'InvalidParameter', target: 'properties.creationData.sourceResourceId', message: expect.stringContaining('subscription') } });
     expect((await t.arm('GET', path('snapshots', 'xsub-snap', t.sub2, 'rg2'))).status).toBe(404);
     const fullCopy = await t.arm('PUT', path('snapshots', 'xsub-full', t.sub2, 'rg2'), { location: 'eastus', properties: { creationData: { createOption: 'Copy', sourceResourceId: disk } } });
     expect(fullCopy.status).toBe(202);

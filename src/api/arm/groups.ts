@@ -41,8 +41,7 @@ async function deleteGroupContents(engine: Engine, group: ResourceGroup): Promis
       for (const d of disks) await engine.disks.deleteRecord(d);
     }
   } catch (err) {
-    // TODO(issue 2): engine.resources has no "undo markDeleting"; the catalog is written directly.
-    await engine.ctx.catalog.putResourceGroup({ ...group, provisioningState: 'Succeeded' });
+    await engine.resources.markSucceeded(group.subscriptionId, group.name);
     throw err;
   }
   await engine.resources.removeGroup(group.subscriptionId, group.name);

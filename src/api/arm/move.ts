@@ -10,11 +10,10 @@
  * answer, so an invalid move fails at once with the reason (409/400/404); a valid one answers
  * ARM's 202 + `Location`, whose final GET is 204.
  *
- * TODO(issue 2): the engine has no "move record" method yet; `executeMove` rewrites the catalog
- * records directly in one transaction. It should become `engine.disks.move` /
- * `engine.snapshots.move`, taking the disk lock, and own the incremental-snapshot rule.
+ * The rules (incremental snapshots never move, busy disks stay) and the move itself belong to the
+ * engine (`engine.mover`); this file parses, authorizes and plans.
  */
-import { invalid, notAllowed, SnapdiskError } from '../../core/errors.js';
+import { invalid, SnapdiskError } from '../../core/errors.js';
 import { tryParseResourceId } from '../../core/ids.js';
 import type { DiskRecord, ResourceGroup, SnapshotRecord } from '../../core/model.js';
 import type { Engine } from '../../engine/engine.js';
@@ -32,8 +31,6 @@ interface MovePlan {
   target: ResourceGroup;
   items: Movable[];
 }
-
-const BLOCKING_DISK_STATES = new Set(['ActiveSAS', 'ActiveSASFrozen', 'ActiveUpload', 'ReadyToUpload', 'Attached']);
 
 async function targetGroup(deps: ArmDeps, caller: Caller, id: string): Promise<ResourceGroup> {
   const m = /^\/?subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/?$/i.exec(id.trim());
@@ -62,19 +59,6 @@ async function lookup(engine: Engine, id: string, source: ResourceGroup): Promis
   throw new SnapdiskError('ResourceNotFound', `The Resource 'Microsoft.Compute/${parsed.kind}/${parsed.name}' under resource group '${source.name}' was not found.`, { target: 'resources' });
 }
 
-function checkMovable(item: Movable): void {
-  const r = item.record;
-  if (item.kind === 'snapshot' && item.record.incremental) {
-    throw notAllowed(
-      `Snapshot ${r.name} is an incremental snapshot: incremental snapshots cannot be moved to another resource group or subscription.`,
-      'Copy it instead (PUT a snapshot in the target group with createOption Copy, sourceResourceId = this snapshot and incremental: true), then delete the original.',
-    );
-  }
-  if (BLOCKING_DISK_STATES.has(r.diskState)) {
-    throw notAllowed(`The ${item.kind} ${r.name} is ${r.diskState} and cannot be moved now.`, 'Revoke access (endGetAccess), finish the upload or detach it first.');
-  }
-}
-
 async function plan(ctx: HttpContext, deps: ArmDeps, action: string): Promise<MovePlan> {
   const sub = ctx.param('sub');
   const caller = authorize(ctx, deps, sub, action);
@@ -90,7 +74,7 @@ async function plan(ctx: HttpContext, deps: ArmDeps, action: string): Promise<Mo
     const item = await lookup(deps.engine, id, source);
     if (seen.has(item.record.uniqueId)) continue;
     seen.add(item.record.uniqueId);
-    checkMovable(item);
+    deps.engine.mover.check(item);
     const key = { subscriptionId: target.subscriptionId, resourceGroup: target.name, name: item.record.name };
     const taken = item.kind === 'disk' ? await deps.engine.disks.find(key) : await deps.engine.snapshots.find(key);
     if (taken) throw new SnapdiskError('Conflict', `A ${item.kind} named ${item.record.name} already exists in resource group '${target.name}'.`, { target: 'resources' });
@@ -100,18 +84,7 @@ async function plan(ctx: HttpContext, deps: ArmDeps, action: string): Promise<Mo
 }
 
 async function executeMove(engine: Engine, p: MovePlan): Promise<void> {
-  const place = { subscriptionId: p.target.subscriptionId, resourceGroup: p.target.name };
-  await engine.ctx.catalog.transaction(async (tx) => {
-    for (const item of p.items) {
-      if (item.kind === 'disk') {
-        const current = await tx.getDiskById(item.record.uniqueId);
-        if (current) await tx.updateDisk({ ...current, ...place });
-      } else {
-        const current = await tx.getSnapshotById(item.record.uniqueId);
-        if (current) await tx.updateSnapshot({ ...current, ...place });
-      }
-    }
-  });
+  await engine.mover.move(p.items, { subscriptionId: p.target.subscriptionId, resourceGroup: p.target.name });
 }
 
 export function registerMoveRoutes(arm: RouteRegistrar, deps: ArmDeps): void {
