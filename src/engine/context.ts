@@ -14,6 +14,8 @@ export interface EngineConfig {
   limits: Limits;
   /** How long an unreferenced chunk or pack survives before GC may remove it (ms). */
   gcGraceMs?: number;
+  /** Interval of background garbage collection in ms (default 10 minutes; 0 = never). */
+  gcIntervalMs?: number;
   /** Hours between background scrubs (verify every chunk, repair from other zones); 0 = never. */
   scrubIntervalHours?: number;
 }

@@ -107,6 +107,7 @@ export class Engine {
     }, 30_000);
     engine.sweeper.unref();
     engine.startScrub();
+    engine.startGc();
     return engine;
   }
 
@@ -126,6 +127,32 @@ export class Engine {
         .finally(() => (running = false));
     }, hours * 3_600_000);
     this.scrubber.unref();
+  }
+
+  private gcTimer: NodeJS.Timeout | null = null;
+  private gcRunning = false;
+
+  /** Garbage collection every 10 minutes (chunks no snapshot references, after the grace period). */
+  private startGc(): void {
+    const every = this.ctx.config.gcIntervalMs ?? 10 * 60 * 1000;
+    if (!(every > 0)) return;
+    this.gcTimer = setInterval(() => void this.collectGarbage(), every);
+    this.gcTimer.unref();
+  }
+
+  /** One GC pass over every region; concurrent calls share the pass in progress. */
+  async collectGarbage(): Promise<void> {
+    if (this.gcRunning || this.closed) return;
+    this.gcRunning = true;
+    try {
+      const reports = await this.gc.collectAll();
+      const freed = reports.reduce((n, r) => n + r.chunksDeleted, 0);
+      if (freed > 0) this.ctx.log.info('garbage collected', { chunks: freed, packs: reports.reduce((n, r) => n + r.packsDeleted + r.orphanPacksDeleted, 0) });
+    } catch (err) {
+      this.ctx.log.warn('garbage collection failed', { error: String(err) });
+    } finally {
+      this.gcRunning = false;
+    }
   }
 
   /** Work whose job failed or vanished (hydration, copies) gets a job again at start-up. */
@@ -160,6 +187,7 @@ export class Engine {
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.scrubber) clearInterval(this.scrubber);
+    if (this.gcTimer) clearInterval(this.gcTimer);
     await this.jobs.stop();
     for (const rt of this.runtimes.all()) await rt.flush();
     this.runtimes.closeAll();
