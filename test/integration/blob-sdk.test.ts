@@ -189,6 +189,24 @@ describe('blob SDK: diffs between snapshots', () => {
     });
   });
 
+  it('a resize across 4 TiB between the snapshots → 409 PreviousSnapshotOperationNotSupported, telling to read in full', async () => {
+    const e = b.t.engine;
+    const big = await createDisk(e, 'sdk-diff-4t', 4096);
+    await (await e.disks.open(big.uniqueId)).write(0, prng(16)(BLOCK_SIZE));
+    const before = await snapshot(e, big, 'sdk-diff-4t-a');
+    await e.disks.update({ subscriptionId: big.subscriptionId, resourceGroup: big.resourceGroup, name: big.name }, { sizeGb: 4100 });
+    const after = await snapshot(e, big, 'sdk-diff-4t-b');
+    await e.idle();
+    const ua = (await b.grant(before)).url;
+    const c = client((await b.grant(after)).url);
+    const err: unknown = await c.getPageRangesDiffForManagedDisks(0, 4100 * 1024 * MiB, ua).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(err).toMatchObject({ statusCode: 409, code: 'PreviousSnapshotOperationNotSupported' });
+    expect(String((err as Error).message)).toMatch(/full/i);
+  });
+
   it('listPageRanges with paging over a full page list', async () => {
     const c = client(urls[1] ?? '');
     const starts: number[] = [];
