@@ -1,0 +1,161 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SnapdiskError } from '../../core/errors.js';
+import { migrate, SCHEMA_VERSION } from '../migrations.js';
+import { describeCatalog } from '../testing/catalog-suite.js';
+import { openPostgresCatalog, type PostgresCatalog } from './postgres-catalog.js';
+import { createTestDatabase, POSTGRES_URL_ENV, postgresSkipReason, type TestDatabase } from './test-database.js';
+
+const skip = postgresSkipReason();
+const adminUrl = process.env[POSTGRES_URL_ENV] ?? '';
+if (skip) console.warn(`PostgreSQL catalog contract: ${skip}`);
+
+describe.skipIf(skip !== null)(`PostgreSQL catalog ${skip ?? ''}`, () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase(adminUrl, 'catalog');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const open = async (): Promise<{ catalog: PostgresCatalog; dispose(): Promise<void> }> => {
+    const schema = db.schema();
+    const catalog = await openPostgresCatalog(db.url, { schema, poolSize: 4 });
+    return {
+      catalog,
+      dispose: async () => {
+        await catalog.close();
+        await dropSchema(db.url, schema);
+      },
+    };
+  };
+
+  describeCatalog('postgres 15', open);
+
+  it('migrations: versioned, idempotent, and safe when several nodes open at once', async () => {
+    const schema = db.schema();
+    const nodes = await Promise.all([1, 2, 3].map(() => openPostgresCatalog(db.url, { schema, poolSize: 2 })));
+    const first = nodes[0];
+    if (!first) throw new Error('no catalog');
+    expect(await migrate(first.client)).toBe(SCHEMA_VERSION);
+    const rows = await first.client.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    for (const n of nodes) await n.close();
+    await dropSchema(db.url, schema);
+  });
+
+  it('BIGINT, COUNT and SUM come back as numbers; BYTEA as Buffer; `?` inside literals untouched', async () => {
+    const { catalog, dispose } = await open();
+    try {
+      const c = catalog.client;
+      await c.exec('CREATE TABLE t (a BIGINT, b BYTEA, s TEXT)');
+      await c.runMany('INSERT INTO t (a, b, s) VALUES (?, ?, ?)', [
+        [2 ** 40, Buffer.from([1, 2, 3]), 'x'],
+        [5, Buffer.alloc(0), 'y?'],
+      ]);
+      const r = await c.get<{ n: number; total: number; mx: number }>("SELECT COUNT(*) AS n, SUM(a) AS total, MAX(a) AS mx FROM t WHERE s <> 'why?'");
+      expect(r).toEqual({ n: 2, total: 2 ** 40 + 5, mx: 2 ** 40 });
+      const b = await c.get<{ b: Buffer; s: string }>('SELECT b, s FROM t WHERE a = ?', [5]);
+      expect(Buffer.isBuffer(b?.b)).toBe(true);
+      expect(b?.s).toBe('y?');
+      await c.run('INSERT INTO t (a) VALUES (?)', ['9007199254740993']);
+      await expect(c.all('SELECT a FROM t WHERE a > ?', [2 ** 50])).rejects.toThrow(/does not fit/);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('runMany: one statement per 500 rows; an upsert batch with a repeated key keeps the last row', async () => {
+    const { catalog, dispose } = await open();
+    try {
+      await catalog.insertFamily({ id: 'f', region: 'r', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+      const entries = Array.from({ length: 1234 }, (_, i) => ({ block: i, chunkId: null }));
+      await catalog.insertEntries('f', 1, entries);
+      await catalog.insertEntries('f', 2, [
+        { block: 1, chunkId: 7 },
+        { block: 1, chunkId: 8 },
+      ]);
+      const n = await catalog.client.get<{ n: number }>('SELECT COUNT(*) AS n FROM entries');
+      expect(n?.n).toBe(1235);
+      const last = await catalog.client.get<{ chunk_id: number }>('SELECT chunk_id FROM entries WHERE point = 2');
+      expect(last?.chunk_id).toBe(8);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('job claims: two nodes claim disjoint jobs with SKIP LOCKED; a stale claim is taken over and fenced', async () => {
+    const schema = db.schema();
+    const a = await openPostgresCatalog(db.url, { schema, poolSize: 4 });
+    const b = await openPostgresCatalog(db.url, { schema, poolSize: 4 });
+    try {
+      const t0 = new Date('2026-01-01T00:00:00Z');
+      for (let i = 0; i < 40; i++) await a.enqueueJob('hydrate', `d${i}`, { i }, t0);
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).claimJobs({ limit: 5, staleBefore: t0, at: t0 })),
+      );
+      const ids = claims.flat().map((j) => j.id);
+      expect(ids.length).toBe(40);
+      expect(new Set(ids).size).toBe(40);
+      expect(await a.claimJobs({ limit: 5, staleBefore: t0, at: t0 })).toEqual([]);
+      const job = claims[0]?.[0];
+      if (!job) throw new Error('no job');
+      expect(await b.touchClaimedJob(job.id, job.fence, { i: 'half' }, new Date(t0.getTime() + 1000))).toBe(true);
+      // node b stalls; after the stale interval node a takes the job over
+      const later = new Date(t0.getTime() + 120_000);
+      const taken = await a.claimJobs({ limit: 100, staleBefore: new Date(later.getTime() - 60_000), at: later });
+      const again = taken.find((j) => j.id === job.id);
+      expect(again?.payload).toEqual({ i: 'half' });
+      expect(again?.fence).toBe(job.fence + 1);
+      expect(await b.touchClaimedJob(job.id, job.fence, { i: 'stale' }, later)).toBe(false);
+      expect(await b.finishClaimedJob(job.id, job.fence, 'done', null, later)).toBe(false);
+      expect(await a.finishClaimedJob(job.id, again?.fence ?? -1, 'done', null, later)).toBe(true);
+      expect((await a.openJobs()).some((j) => j.id === job.id)).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(db.url, schema);
+    }
+  });
+
+  it('a transaction that fails rolls back on its own connection; the pool stays usable', async () => {
+    const { catalog, dispose } = await open();
+    try {
+      await expect(
+        catalog.transaction(async (tx) => {
+          await tx.insertFamily({ id: 'g', region: 'r', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+          await tx.insertFamily({ id: 'g', region: 'r', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+        }),
+      ).rejects.toSatisfy((e) => e instanceof SnapdiskError && e.code === 'Conflict');
+      expect(await catalog.getFamily('g')).toBeNull();
+      await catalog.insertFamily({ id: 'g', region: 'r', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+      expect((await catalog.getFamily('g'))?.region).toBe('r');
+    } finally {
+      await dispose();
+    }
+  });
+});
+
+describe('PostgreSQL catalog start-up errors (no server needed)', () => {
+  it('an unreachable server is a clear Unavailable error naming it, without the password', async () => {
+    const err = await openPostgresCatalog('postgres://snap:secret@127.0.0.1:1/snapdisk', { connectTimeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SnapdiskError);
+    const e = err as SnapdiskError;
+    expect(e.code).toBe('Unavailable');
+    expect(e.message).toContain('postgres://snap@127.0.0.1:1/snapdisk');
+    expect(e.message).toMatch(/unreachable/);
+    expect(e.message).not.toContain('secret');
+    expect(e.hint).toMatch(/catalog\.url/);
+  });
+});
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * @module catalog/postgres/postgres-catalog
+ * The scale-out catalog: the same SqlCatalog and the same migrations as SQLite, over PostgreSQL.
+ * Several snapdisk nodes open it at once; opening migrates the schema under an advisory lock so
+ * that two nodes starting together never run a migration twice. An unreachable server, a wrong
+ * password or a missing database is a start-up error that names the server and what to check.
+ *
+ * Beyond the Catalog port it offers job claims for several nodes (`FOR UPDATE SKIP LOCKED` with a
+ * fencing token, see job-claims.ts) until the port grows them.
+ */
+
+import { SnapdiskError } from '../../core/errors.js';
+import { migrate } from '../migrations.js';
+import { SqlCatalog } from '../sql-catalog.js';
+import { isTransientPgError, maskUrl } from './errors.js';
+import { claimJobs, finishClaimedJob, touchClaimedJob, type ClaimedJob, type ClaimOptions } from './job-claims.js';
+import { createPool, PostgresClient, type PostgresOptions } from './postgres-client.js';
+
+export type { PostgresOptions } from './postgres-client.js';
+
+/** First key of the two-key advisory lock that serialises migrations ('snap'). */
+const MIGRATION_LOCK = 0x736e6170;
+
+const START_HINTS: Record<string, string> = {
+  '28P01': 'The password was refused: check the user and password in "catalog.url".',
+  '28000': 'The server refused this user or host: check "catalog.url" and pg_hba.conf.',
+  '3D000': 'The database does not exist: create it first (CREATE DATABASE snapdisk).',
+  '42501': 'The user may not create tables here: grant CREATE on the database or schema.',
+};
+
+export class PostgresCatalog extends SqlCatalog {
+  constructor(readonly client: PostgresClient) {
+    super(client);
+  }
+
+  /** Claims runnable jobs (queued, or running but stale) for this node; see job-claims.ts. */
+  claimJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
+    return claimJobs(this.client, options);
+  }
+
+  touchClaimedJob(id: number, fence: number, payload: Record<string, unknown>, at: Date): Promise<boolean> {
+    return touchClaimedJob(this.client, id, fence, payload, at);
+  }
+
+  finishClaimedJob(id: number, fence: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<boolean> {
+    return finishClaimedJob(this.client, id, fence, state, error, at);
+  }
+}
+
+/**
+ * Connects, migrates and returns the catalog. `url` is a libpq-style URL
+ * (`postgres://user:password@host:5432/snapdisk`).
+ */
+export async function openPostgresCatalog(url: string, options: PostgresOptions = {}): Promise<PostgresCatalog> {
+  const where = maskUrl(url);
+  let client: PostgresClient;
+  try {
+    // migrations hold one connection for the lock and use another: at least two
+    client = new PostgresClient(createPool(url, { ...options, poolSize: Math.max(2, options.poolSize ?? 10) }), url);
+  } catch (err) {
+    throw new SnapdiskError('InvalidParameter', `config: catalog.url ${where} is not usable: ${messageOf(err)}`, { cause: err });
+  }
+  const schema = options.schema ?? 'public';
+  try {
+    await client.withConnection(async (conn) => {
+      await conn.query('SELECT pg_advisory_lock($1, hashtext($2))', [MIGRATION_LOCK, schema]);
+      try {
+        if (options.schema) await conn.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
+        await migrate(client);
+      } finally {
+        await conn.query('SELECT pg_advisory_unlock($1, hashtext($2))', [MIGRATION_LOCK, schema]).catch(() => undefined);
+      }
+    });
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw startError(err, where);
+  }
+  return new PostgresCatalog(client);
+}
+
+function startError(err: unknown, where: string): SnapdiskError {
+  const cause = err instanceof SnapdiskError && err.cause !== undefined ? err.cause : err;
+  const code = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  const hint =
+    (typeof code === 'string' ? START_HINTS[code] : undefined) ??
+    'Check "catalog.url" in config.json and that PostgreSQL is running and reachable from this node.';
+  const transient = isTransientPgError(cause);
+  return new SnapdiskError(
+    'Unavailable',
+    `cannot open the PostgreSQL catalog at ${where}: ${transient ? 'unreachable: ' : ''}${messageOf(cause)}`,
+    { cause: err, hint },
+  );
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(messageOf).join('; ');
+  if (err instanceof Error) return err.message || ((err as { code?: string }).code ?? err.name);
+  return String(err);
+}
