@@ -10,10 +10,20 @@
  * 0.17 GB/s against a server writing one static buffer), and curl tops out near 0.75 GB/s
  * on loopback. The body is counted and dropped, so this measures the server.
  *
- * Used by test/e2e/blob-bench.test.ts, which serves a 1 GiB snapshot and disk of random data.
+ * `benchBlobServer` is the whole check for a bench runner: given an engine (with a subscription
+ * and resource group) it writes 1 GiB of random data to a new disk, snapshots it, serves both
+ * through the blob routes on 127.0.0.1:0 and reads each twice. test/e2e/blob-bench.test.ts runs it.
  */
 
 import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DiskRecord, SnapshotRecord } from '../../core/model.js';
+import type { Engine } from '../../engine/engine.js';
+import { Router } from '../http/router.js';
+import { registerBlobRoutes } from './routes.js';
+import type { SasSigner } from './sas.js';
 
 export interface RangedGetOptions {
   /** SAS URL (http) of the blob. */
@@ -91,4 +101,73 @@ export function benchRangedGet(opts: RangedGetOptions): Promise<RangedGetResult>
       else resolve(JSON.parse(out) as RangedGetResult);
     });
   });
+}
+
+export interface BlobBenchOptions {
+  engine: Engine;
+  sas: SasSigner;
+  subscriptionId: string;
+  resourceGroup: string;
+  /** Disk size in GiB (default 1); all of it is written with random data and read back. */
+  sizeGb?: number;
+  /** Connections per measurement (default [1, 2]). */
+  parallel?: number[];
+}
+
+export interface BlobBenchLine extends RangedGetResult {
+  source: 'snapshot' | 'disk';
+  pass: number;
+  parallel: number;
+}
+
+/** Serves a snapshot and a disk of random data and measures 4 MiB ranged GETs of each. */
+export async function benchBlobServer(o: BlobBenchOptions): Promise<BlobBenchLine[]> {
+  const { disk, snapshot } = await prepareData(o);
+  const router = new Router();
+  registerBlobRoutes(router, { engine: o.engine, sas: o.sas });
+  const server = createServer(router.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const lines: BlobBenchLine[] = [];
+  try {
+    const targets = [
+      { source: 'snapshot' as const, target: { kind: 'snapshot' as const, snapshot } },
+      { source: 'disk' as const, target: { kind: 'disk' as const, disk } },
+    ];
+    for (const { source, target } of targets) {
+      const grant = await o.engine.grants.begin(target, { access: 'Read', durationInSeconds: 3600 });
+      const url = o.sas.url(base, grant);
+      for (const pass of [1, 2]) {
+        for (const parallel of o.parallel ?? [1, 2]) {
+          const r = await benchRangedGet({ url, totalBytes: disk.sizeBytes, parallel });
+          lines.push({ ...r, source, pass, parallel });
+        }
+      }
+      await o.engine.grants.end(target);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return lines;
+}
+
+async function prepareData(o: BlobBenchOptions): Promise<{ disk: DiskRecord; snapshot: SnapshotRecord }> {
+  const name = `blob-bench-${Date.now()}`;
+  const key = { subscriptionId: o.subscriptionId, resourceGroup: o.resourceGroup };
+  const { disk } = await o.engine.disks.createOrUpdate({ ...key, name, sizeGb: o.sizeGb ?? 1, creationData: { createOption: 'Empty' } });
+  const h = await o.engine.disks.open(disk.uniqueId);
+  const buf = Buffer.allocUnsafe(64 * 1024 * 1024);
+  for (let off = 0; off < disk.sizeBytes; off += buf.length) await h.write(off, randomFillSync(buf).subarray(0, Math.min(buf.length, disk.sizeBytes - off)));
+  const sourceResourceId = `/subscriptions/${o.subscriptionId}/resourceGroups/${o.resourceGroup}/providers/Microsoft.Compute/disks/${name}`;
+  const { snapshot } = await o.engine.snapshots.createOrUpdate({ ...key, name: `${name}-s`, incremental: true, creationData: { createOption: 'Copy', sourceResourceId } });
+  await o.engine.idle();
+  return { disk: await o.engine.disks.getById(disk.uniqueId), snapshot };
+}
+
+/** One line of text per measurement. */
+export function formatBlobBench(lines: BlobBenchLine[]): string {
+  return lines
+    .map((l) => `blob GET ${l.source} pass ${l.pass}, ${l.parallel} conn: ${l.gbPerSecond.toFixed(2)} GB/s (${l.seconds.toFixed(2)} s, ${l.requests} x 4 MiB)`)
+    .join('\n');
 }
