@@ -12,7 +12,9 @@
  *
  * `benchBlobServer` is the whole check for a bench runner: given an engine (with a subscription
  * and resource group) it writes 1 GiB of random data to a new disk, snapshots it, serves both
- * through the blob routes on 127.0.0.1:0 and reads each twice. test/e2e/blob-bench.test.ts runs it.
+ * through the blob routes on 127.0.0.1:0 and reads each twice. `benchDiffLatency` times a diff
+ * request (`x-ms-previous-snapshot-url`) between snapshots of disks of several sizes with the
+ * same number of changed blocks. test/e2e/blob-bench.test.ts runs both.
  */
 
 import { spawn } from 'node:child_process';
@@ -123,11 +125,7 @@ export interface BlobBenchLine extends RangedGetResult {
 /** Serves a snapshot and a disk of random data and measures 4 MiB ranged GETs of each. */
 export async function benchBlobServer(o: BlobBenchOptions): Promise<BlobBenchLine[]> {
   const { disk, snapshot } = await prepareData(o);
-  const router = new Router();
-  registerBlobRoutes(router, { engine: o.engine, sas: o.sas });
-  const server = createServer(router.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const srv = await startBenchServer(o.engine, o.sas);
   const lines: BlobBenchLine[] = [];
   try {
     const targets = [
@@ -136,7 +134,7 @@ export async function benchBlobServer(o: BlobBenchOptions): Promise<BlobBenchLin
     ];
     for (const { source, target } of targets) {
       const grant = await o.engine.grants.begin(target, { access: 'Read', durationInSeconds: 3600 });
-      const url = o.sas.url(base, grant);
+      const url = o.sas.url(srv.base, grant);
       for (const pass of [1, 2]) {
         for (const parallel of o.parallel ?? [1, 2]) {
           const r = await benchRangedGet({ url, totalBytes: disk.sizeBytes, parallel });
@@ -146,10 +144,84 @@ export async function benchBlobServer(o: BlobBenchOptions): Promise<BlobBenchLin
       await o.engine.grants.end(target);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await srv.close();
   }
   return lines;
+}
+
+export interface DiffLatency {
+  sizeGb: number;
+  changedBlocks: number;
+  ranges: number;
+  /** Median milliseconds of one `comp=pagelist` request with `x-ms-previous-snapshot-url`. */
+  medianMs: number;
+}
+
+/**
+ * Diff latency over HTTP for disks of several sizes with the same number of changed blocks
+ * (scattered over the whole disk): it should not depend on the disk size.
+ */
+export async function benchDiffLatency(o: BlobBenchOptions & { sizesGb?: number[]; changedBlocks?: number }): Promise<DiffLatency[]> {
+  const srv = await startBenchServer(o.engine, o.sas);
+  const out: DiffLatency[] = [];
+  try {
+    for (const sizeGb of o.sizesGb ?? [1, 1024]) {
+      const changed = o.changedBlocks ?? 1000;
+      const [older, newer] = await twoSnapshots(o, sizeGb, changed);
+      const g1 = await o.engine.grants.begin({ kind: 'snapshot', snapshot: older }, { access: 'Read', durationInSeconds: 3600 });
+      const g2 = await o.engine.grants.begin({ kind: 'snapshot', snapshot: newer }, { access: 'Read', durationInSeconds: 3600 });
+      const times: number[] = [];
+      let ranges = 0;
+      for (let i = 0; i < 7; i++) {
+        const t0 = process.hrtime.bigint();
+        const res = await fetch(`${o.sas.url(srv.base, g2)}&comp=pagelist`, { headers: { 'x-ms-previous-snapshot-url': o.sas.url(srv.base, g1) } });
+        const text = await res.text();
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        ranges = (text.match(/<PageRange>/g) ?? []).length;
+      }
+      times.sort((a, b) => a - b);
+      out.push({ sizeGb, changedBlocks: changed, ranges, medianMs: times[3] ?? 0 });
+      await o.engine.grants.end({ kind: 'snapshot', snapshot: older });
+      await o.engine.grants.end({ kind: 'snapshot', snapshot: newer });
+    }
+  } finally {
+    await srv.close();
+  }
+  return out;
+}
+
+async function twoSnapshots(o: BlobBenchOptions, sizeGb: number, changed: number): Promise<[SnapshotRecord, SnapshotRecord]> {
+  const name = `blob-diff-${sizeGb}-${Date.now()}`;
+  const key = { subscriptionId: o.subscriptionId, resourceGroup: o.resourceGroup };
+  const { disk } = await o.engine.disks.createOrUpdate({ ...key, name, sizeGb, creationData: { createOption: 'Empty' } });
+  const h = await o.engine.disks.open(disk.uniqueId);
+  const sourceResourceId = `/subscriptions/${o.subscriptionId}/resourceGroups/${o.resourceGroup}/providers/Microsoft.Compute/disks/${name}`;
+  const block = 64 * 1024;
+  const stride = Math.floor(disk.sizeBytes / block / changed);
+  const snaps: SnapshotRecord[] = [];
+  for (const round of [0, 1]) {
+    for (let i = 0; i < changed; i++) await h.write((i * stride + round) * block, randomFillSync(Buffer.allocUnsafe(block)));
+    const { snapshot } = await o.engine.snapshots.createOrUpdate({ ...key, name: `${name}-${round}`, incremental: true, creationData: { createOption: 'Copy', sourceResourceId } });
+    snaps.push(snapshot);
+  }
+  await o.engine.idle();
+  const [a, b] = snaps;
+  if (!a || !b) throw new Error('snapshots missing');
+  return [a, b];
+}
+
+async function startBenchServer(engine: Engine, sas: SasSigner): Promise<{ base: string; close(): Promise<void> }> {
+  const router = new Router();
+  registerBlobRoutes(router, { engine, sas });
+  const server = createServer(router.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 async function prepareData(o: BlobBenchOptions): Promise<{ disk: DiskRecord; snapshot: SnapshotRecord }> {
