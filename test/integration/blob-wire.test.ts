@@ -119,6 +119,18 @@ describe('blob wire: reads', () => {
     expect(r4.body.length).toBe(512);
   });
 
+  it('a client going away mid-download stops the stream; the server keeps serving', async () => {
+    const ac = new AbortController();
+    const res = await fetch(url, { signal: ac.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body?.getReader();
+    await reader?.read();
+    ac.abort();
+    await reader?.cancel().catch(() => undefined);
+    const again = await http(url, { headers: { range: `bytes=${MiB}-${MiB + 9}` } });
+    expect(again.body.equals(data.subarray(0, 10))).toBe(true);
+  });
+
   it('unwritten ranges read as zeros', async () => {
     const r = await http(url, { headers: { 'x-ms-range': `bytes=${500 * MiB}-${504 * MiB - 1}` } });
     expect(r.body.length).toBe(4 * MiB);
