@@ -104,12 +104,13 @@ describe.skipIf(skip !== null)(`S3 (${endpoint ?? 'none'}) ${skip ?? ''}`, () =>
     }
   });
 
-  it('lists past one page (1000 keys) in key order, only under its folder', async () => {
+  it('lists past one page in key order, only under its folder', async () => {
     const f = folder();
-    const store = await new S3BlobStore(base(bucket(1), f)).init();
+    const store = await new S3BlobStore({ ...base(bucket(1), f), listPageSize: 7 }).init();
     try {
-      const keys = Array.from({ length: 1005 }, (_, i) => `packs/${String(i).padStart(4, '0')}`);
-      for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, Buffer.from('x'))));
+      const keys = Array.from({ length: 40 }, (_, i) => `packs/${String(i).padStart(4, '0')}`);
+      await Promise.all(keys.map((k) => store.put(k, Buffer.from('x'))));
+      await store.put('other/x', Buffer.from('x'));
       const seen: string[] = [];
       for await (const o of store.list('packs/')) seen.push(o.key);
       expect(seen).toEqual(keys);

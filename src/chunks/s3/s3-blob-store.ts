@@ -56,6 +56,8 @@ export interface S3BlobStoreOptions {
   connectTimeoutMs?: number;
   /** Concurrent sockets to the endpoint (default 64). */
   maxSockets?: number;
+  /** Keys per ListObjectsV2 page (default 1000, the service maximum). */
+  listPageSize?: number;
   /** Create the bucket at `init()` when it does not exist (default false). */
   createBucket?: boolean;
   /** Name in messages (default `s3://bucket/prefix`). */
@@ -183,6 +185,7 @@ export class S3BlobStore implements BlobStore {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
+            ...(this.options.listPageSize ? { MaxKeys: this.options.listPageSize } : {}),
             ...(token ? { ContinuationToken: token } : {}),
           }),
           this.deadline(),
