@@ -212,9 +212,9 @@ export class PackedChunkStore implements ChunkStore {
     for (const c of run) {
       this.stats.reads++;
       const at = c.offset - first.offset;
+      // bulk reads are streaming reads: verified, not cached (they would only evict hot chunks)
       const data = bytes ? tryDecode(bytes.subarray(at, at + c.storedLength), c) : null;
       if (data) {
-        this.cache.set(c.id, data);
         out.push(data);
       } else {
         this.stats.reads--;
@@ -390,9 +390,7 @@ export function parsePackTrailer(pack: Buffer): NewChunk[] {
 function tryDecode(stored: Buffer, chunk: ChunkLocation): Buffer | null {
   try {
     const data = decode(stored, chunk.codec, chunk.rawLength);
-    // a raw chunk shares memory with the run buffer: keep a copy so the cache does not pin it
-    const own = chunk.codec === CODEC_RAW ? Buffer.from(data) : data;
-    return own.length === chunk.rawLength && sha256(own).equals(chunk.hash) ? own : null;
+    return data.length === chunk.rawLength && sha256(data).equals(chunk.hash) ? data : null;
   } catch {
     return null;
   }

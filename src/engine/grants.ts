@@ -146,6 +146,11 @@ export class Grants {
     return { ...d, diskState: 'Unattached', sizeBytes: upload - 512 };
   }
 
+  /** The grant record as stored, without any check (the data plane verifies the signature first). */
+  peek(grantId: string): Promise<Grant | null> {
+    return this.ctx.catalog.getGrant(grantId);
+  }
+
   /**
    * The data plane's check: the grant exists, is neither revoked nor expired, and allows `access`.
    * Returns the grant; the caller then loads the resource by `resourceUniqueId`.

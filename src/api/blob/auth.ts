@@ -3,14 +3,14 @@
  * Who may do what on a SAS URL. `authorize` turns the container and query of a request into the
  * grant and the resource (disk or snapshot record) it names, or throws a 403:
  *
- *   query ─ SasSigner.parse ─ grants.validate(si) ─ SasSigner.verify(sig, grant's resource)
+ *   query ─ SasSigner.parse ─ SasSigner.verify(sig, grant's resource) ─ grants.validate(si)
  *         ─ container = md-<grant> ─ permissions ─ load disk/snapshot
  *
  * - Any SAS fault (missing field, bad or foreign signature, unknown, expired or revoked grant,
  *   container of another grant, `?snapshot=` with a blob SAS, start time in the future) is
  *   `AuthenticationFailed`. Only a valid read SAS used to write is `AuthorizationPermissionMismatch`.
- * - The grant is validated before the signature only because the signature covers the grant's
- *   resource id, which the URL does not carry; both failures answer the same 403.
+ * - The signature is checked before revocation and expiry (it covers the grant's resource id,
+ *   read from the grant record), so a forged URL learns nothing about the grant.
  * - `authorizeUrl` does the same for a SAS URL met inside a request (`x-ms-previous-snapshot-url`,
  *   `x-ms-copy-source`): the host part is ignored (a client may reach us by several names); the
  *   signature alone proves the URL was issued by this server.
@@ -59,12 +59,14 @@ export async function authorize(deps: AuthDeps, container: string, query: URLSea
   } catch (err) {
     throw rethrowAuth(err);
   }
-  const grant = await validateGrant(deps, claims.grantId);
+  // signature first (a forged URL learns nothing about the grant), then revocation and expiry
+  const stored = await deps.engine.grants.peek(claims.grantId);
   try {
-    deps.sas.verify({ ...claims, resourceUniqueId: grant.resourceUniqueId }, claims.sig);
+    deps.sas.verify({ ...claims, resourceUniqueId: stored?.resourceUniqueId ?? '' }, claims.sig);
   } catch (err) {
     throw rethrowAuth(err);
   }
+  const grant = await validateGrant(deps, claims.grantId);
   if (container.toLowerCase() !== SasSigner.container(grant.id)) {
     throw authFailed('The SAS was issued for another container: use the URL exactly as beginGetAccess returned it.');
   }
