@@ -11,9 +11,9 @@
  *   list    List Blobs (flat) pages, lexicographic order.
  *
  * Design notes:
- * - No retries here: the SDK's retry policy is set to one try (`maxTries: 1`), whose
- *   `tryTimeoutInMs` is the per-request deadline; transient failures become `Unavailable` for the
- *   `wrap/retry` decorator.
+ * - No retries here: the SDK's retry policy is set to one try (`maxTries: 1`); each request gets an
+ *   abort signal after `requestTimeoutMs` + body size / `minBytesPerSecond`; transient failures
+ *   become `Unavailable` for the `wrap/retry` decorator.
  * - Credentials: a shared key (`accountName` + `accountKey`), or a SAS already in `url`.
  * - Azurite (the test server) needs `--skipApiVersionCheck`: @azure/storage-blob 12.32.0 sends a
  *   newer `x-ms-version` than Azurite 3.35 knows.
@@ -33,8 +33,10 @@ export interface AzureBlobStoreOptions {
   /** Shared-key credentials; omit when `url` carries a SAS. */
   accountName?: string;
   accountKey?: string;
-  /** Deadline of one request (default 30 s). */
+  /** Deadline of one request (default 30 s), plus the transfer allowance below. */
   requestTimeoutMs?: number;
+  /** Slowest transfer rate tolerated: a request of N bytes gets N / rate more time (default 1 MiB/s). */
+  minBytesPerSecond?: number;
   /** Blobs per List Blobs page (default 5000, the service maximum). */
   listPageSize?: number;
   /** Create the container at `init()` when it does not exist (default false). */
@@ -54,7 +56,8 @@ export class AzureBlobStore implements BlobStore {
     const credential =
       options.accountName && options.accountKey ? new StorageSharedKeyCredential(options.accountName, options.accountKey) : undefined;
     const service = new BlobServiceClient(options.url, credential, {
-      retryOptions: { maxTries: 1, tryTimeoutInMs: options.requestTimeoutMs ?? 30_000 },
+      // one try; the SDK's own per-try timeout only as an outer cap, deadlines come from abort signals
+      retryOptions: { maxTries: 1, tryTimeoutInMs: 3_600_000 },
       keepAliveOptions: { enable: true },
     });
     this.container = service.getContainerClient(options.container);
@@ -84,7 +87,7 @@ export class AzureBlobStore implements BlobStore {
     const blob = this.container.getBlockBlobClient(this.key(key));
     const body = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
-      await blob.upload(body, body.length, { conditions: { ifNoneMatch: '*' } });
+      await blob.upload(body, body.length, { conditions: { ifNoneMatch: '*' }, abortSignal: this.deadline(body.length) });
     } catch (err) {
       const status = statusOf(err);
       if (status !== 409 && status !== 412) throw this.fail(err, `put ${key}`);
@@ -106,7 +109,7 @@ export class AzureBlobStore implements BlobStore {
     }
     let body: Buffer;
     try {
-      const res = await this.container.getBlobClient(this.key(key)).download(offset, length);
+      const res = await this.container.getBlobClient(this.key(key)).download(offset, length, { abortSignal: this.deadline(length) });
       body = await collect(res.readableStreamBody);
     } catch (err) {
       const status = statusOf(err);
@@ -120,7 +123,7 @@ export class AzureBlobStore implements BlobStore {
 
   async stat(key: string): Promise<BlobInfo | null> {
     try {
-      const p = await this.container.getBlobClient(this.key(key)).getProperties();
+      const p = await this.container.getBlobClient(this.key(key)).getProperties({ abortSignal: this.deadline() });
       return { key, size: Number(p.contentLength ?? 0), modified: p.lastModified ?? new Date(0) };
     } catch (err) {
       if (statusOf(err) === 404) return null;
@@ -130,15 +133,19 @@ export class AzureBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.container.getBlobClient(this.key(key)).deleteIfExists();
+      await this.container.getBlobClient(this.key(key)).deleteIfExists({ abortSignal: this.deadline() });
     } catch (err) {
       throw this.fail(err, `delete ${key}`);
     }
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
-    const pages = this.container.listBlobsFlat({ prefix: this.prefix + prefix }).byPage({ maxPageSize: this.options.listPageSize ?? 5000 });
-    while (true) {
+    let token: string | undefined;
+    do {
+      // one iterator per page, so that each page request gets its own deadline
+      const pages = this.container
+        .listBlobsFlat({ prefix: this.prefix + prefix, abortSignal: this.deadline() })
+        .byPage({ maxPageSize: this.options.listPageSize ?? 5000, ...(token ? { continuationToken: token } : {}) });
       let page;
       try {
         page = await pages.next();
@@ -153,7 +160,8 @@ export class AzureBlobStore implements BlobStore {
           modified: b.properties.lastModified ?? new Date(0),
         };
       }
-    }
+      token = page.value.continuationToken || undefined;
+    } while (token);
   }
 
   async close(): Promise<void> {
@@ -162,6 +170,11 @@ export class AzureBlobStore implements BlobStore {
 
   private key(key: string): string {
     return this.prefix + checkKey(key);
+  }
+
+  private deadline(bytes = 0): AbortSignal {
+    const rate = this.options.minBytesPerSecond ?? 1024 * 1024;
+    return AbortSignal.timeout((this.options.requestTimeoutMs ?? 30_000) + Math.ceil((bytes / rate) * 1000));
   }
 
   private missing(key: string, cause?: unknown): SnapdiskError {

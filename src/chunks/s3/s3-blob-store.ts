@@ -13,8 +13,9 @@
  * Design notes:
  * - No retries here (`maxAttempts: 1`): transient failures (5xx, 429/SlowDown, socket errors,
  *   timeouts) become `Unavailable` and the `wrap/retry` decorator decides. Per-request deadlines:
- *   `connectTimeoutMs` for the TCP connect, `requestTimeoutMs` for the whole request (an abort
- *   signal), so a stuck server never hangs a snapshot copy.
+ *   `connectTimeoutMs` for the TCP connect, `requestTimeoutMs` of socket silence, and an abort
+ *   signal for the whole request (`requestTimeoutMs` + body size / `minBytesPerSecond`), so a stuck
+ *   server never hangs a snapshot copy and a 32 MiB pack on a slow link still gets its time.
  * - Checksums only when required (`WHEN_REQUIRED`): Ceph 16 rejects the SDK's default aws-chunked
  *   trailing checksum on stream bodies (411); pack bytes are verified by SHA-256 on every read.
  * - Path-style addressing by default (`http://host:port/bucket/key`), as radosgw without
@@ -50,8 +51,10 @@ export interface S3BlobStoreOptions {
   secretAccessKey?: string;
   /** Path-style URLs (default true; set false for virtual-hosted AWS buckets). */
   forcePathStyle?: boolean;
-  /** Deadline of one request, connect to last byte (default 30 s). */
+  /** Deadline of one request, connect to last byte (default 30 s), plus the transfer allowance below. */
   requestTimeoutMs?: number;
+  /** Slowest transfer rate tolerated: a request of N bytes gets N / rate more time (default 1 MiB/s). */
+  minBytesPerSecond?: number;
   /** Deadline of the TCP/TLS connect (default 5 s). */
   connectTimeoutMs?: number;
   /** Concurrent sockets to the endpoint (default 64). */
@@ -67,7 +70,7 @@ export interface S3BlobStoreOptions {
 export class S3BlobStore implements BlobStore {
   readonly name: string;
   readonly client: S3Client;
-  private readonly bucket: string;
+  readonly bucket: string;
   private readonly prefix: string;
   private readonly requestTimeoutMs: number;
 
@@ -89,7 +92,7 @@ export class S3BlobStore implements BlobStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {
         connectionTimeout: options.connectTimeoutMs ?? 5_000,
-        requestTimeout: this.requestTimeoutMs,
+        requestTimeout: this.requestTimeoutMs, // socket inactivity; the abort signal bounds the whole request
         httpAgent: new HttpAgent(agentOptions),
         httpsAgent: new HttpsAgent(agentOptions),
       },
@@ -120,7 +123,7 @@ export class S3BlobStore implements BlobStore {
     try {
       await this.client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: data, ContentLength: data.length, IfNoneMatch: '*' }),
-        this.deadline(),
+        this.deadline(data.length),
       );
     } catch (err) {
       if (statusOf(err) !== 412) throw this.fail(err, `put ${key}`);
@@ -144,7 +147,7 @@ export class S3BlobStore implements BlobStore {
     try {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: `bytes=${offset}-${offset + length - 1}` }),
-        this.deadline(),
+        this.deadline(length),
       );
       body = await collect(res.Body as AsyncIterable<Uint8Array> | undefined);
     } catch (err) {
@@ -209,9 +212,10 @@ export class S3BlobStore implements BlobStore {
     return this.prefix + checkKey(key);
   }
 
-  /** Per-request deadline, connect to last byte. */
-  private deadline(): { abortSignal: AbortSignal } {
-    return { abortSignal: AbortSignal.timeout(this.requestTimeoutMs) };
+  /** Per-request deadline, connect to last byte, longer for a large body. */
+  private deadline(bytes = 0): { abortSignal: AbortSignal } {
+    const rate = this.options.minBytesPerSecond ?? 1024 * 1024;
+    return { abortSignal: AbortSignal.timeout(this.requestTimeoutMs + Math.ceil((bytes / rate) * 1000)) };
   }
 
   private missing(key: string, cause?: unknown): SnapdiskError {
