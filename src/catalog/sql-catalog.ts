@@ -639,6 +639,15 @@ export class SqlCatalog implements Catalog {
     });
   }
 
+  async packZones(region: string, packKey: string): Promise<string[]> {
+    const r = await this.db.get<{ zones: string }>('SELECT zones FROM packs WHERE region = ? AND key = ?', [region, packKey]);
+    return r?.zones ? r.zones.split(',') : [];
+  }
+
+  async setPackZones(region: string, packKey: string, zones: ReadonlyArray<string>): Promise<void> {
+    await this.db.run('UPDATE packs SET zones = ? WHERE region = ? AND key = ?', [zones.join(','), region, packKey]);
+  }
+
   async packBytes(region: string): Promise<number> {
     const r = await this.db.get<{ n: number | null }>('SELECT SUM(size_bytes) AS n FROM packs WHERE region = ?', [region]);
     return Number(r?.n ?? 0);

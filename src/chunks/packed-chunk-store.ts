@@ -26,7 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { SnapdiskError } from '../core/errors.js';
 import type { ChunkLocation } from '../core/model.js';
-import type { BlobInfo, BlobStore, ChunkIndex, ChunkStore, NewChunk, StoredChunk } from '../core/ports.js';
+import type { BlobInfo, BlobStore, ChunkIndex, ChunkStore, NewChunk, Redundancy, StoredChunk } from '../core/ports.js';
 import { PACK_PREFIX, packKey } from './layout.js';
 
 export const CODEC_RAW = 0;
@@ -91,9 +91,10 @@ export class PackedChunkStore implements ChunkStore {
     return this.zones.map((z) => z.name);
   }
 
-  async put(blocks: ReadonlyArray<Uint8Array>): Promise<StoredChunk[]> {
+  async put(blocks: ReadonlyArray<Uint8Array>, redundancy: Redundancy = 'zone'): Promise<StoredChunk[]> {
     const hashes = blocks.map((b) => sha256(b));
     const known = await this.index.lookupChunks(this.region, uniqueBuffers(hashes));
+    if (redundancy === 'zone' && this.zones.length > 1) await this.replicatePacks([...known.values()].map((c) => c.pack));
     const fresh = new Map<string, { hash: Buffer; data: Uint8Array }>();
     hashes.forEach((h, i) => {
       const hex = h.toString('hex');
@@ -101,7 +102,7 @@ export class PackedChunkStore implements ChunkStore {
       if (!known.has(hex) && !fresh.has(hex) && data) fresh.set(hex, { hash: h, data });
     });
     let written = new Map<string, ChunkLocation>();
-    if (fresh.size > 0) written = await this.writePack([...fresh.values()]);
+    if (fresh.size > 0) written = await this.writePack([...fresh.values()], this.placement(redundancy));
     const freshKeys = new Set(fresh.keys());
     const out: StoredChunk[] = [];
     const seen = new Set<string>();
@@ -126,7 +127,7 @@ export class PackedChunkStore implements ChunkStore {
       return cached;
     }
     const problems: string[] = [];
-    for (const zone of this.zones) {
+    for (const zone of await this.readOrder(chunk.pack)) {
       try {
         const stored = await zone.store.read(chunk.pack, chunk.offset, chunk.storedLength);
         const data = decode(stored, chunk.codec, chunk.rawLength);
@@ -201,7 +202,7 @@ export class PackedChunkStore implements ChunkStore {
     const first = run[0];
     const last = run[run.length - 1];
     if (!first || !last || run.length === 1) return Promise.all(run.map((c) => this.read(c)));
-    const zone = this.zones[0];
+    const zone = (await this.readOrder(first.pack))[0];
     let bytes: Buffer | null = null;
     try {
       bytes = zone ? await zone.store.read(first.pack, first.offset, last.offset + last.storedLength - first.offset) : null;
@@ -230,6 +231,7 @@ export class PackedChunkStore implements ChunkStore {
 
   async deletePack(key: string): Promise<void> {
     await Promise.all(this.zones.map((z) => z.store.delete(key)));
+    this.packZones.delete(key);
   }
 
   async *listPacks(): AsyncIterable<BlobInfo> {
@@ -245,7 +247,8 @@ export class PackedChunkStore implements ChunkStore {
 
   async scrubPack(key: string, chunks: ReadonlyArray<ChunkLocation>): Promise<{ repairedZones: string[]; lost: ChunkLocation[] }> {
     const copies: Array<{ zone: Zone; bytes: Buffer | null }> = [];
-    for (const zone of this.zones) {
+    const holders = await this.zonesOf(key);
+    for (const zone of this.zones.filter((z) => holders.includes(z.name))) {
       const info = await zone.store.stat(key);
       const bytes = info ? await zone.store.read(key, 0, info.size).catch(() => null) : null;
       copies.push({ zone, bytes });
@@ -294,7 +297,56 @@ export class PackedChunkStore implements ChunkStore {
     this.cache.clear();
   }
 
-  private async writePack(chunks: { hash: Buffer; data: Uint8Array }[]): Promise<Map<string, ChunkLocation>> {
+  /** The zones a new pack goes to: all of them, or one in turn for locally-redundant data. */
+  private placement(redundancy: Redundancy): Zone[] {
+    if (redundancy === 'zone' || this.zones.length === 1) return this.zones;
+    const zone = this.zones[this.nextZone++ % this.zones.length];
+    return zone ? [zone] : this.zones;
+  }
+
+  private nextZone = 0;
+  /** pack key → zones holding it (from the index; filled lazily). */
+  private readonly packZones = new Map<string, string[]>();
+
+  private async zonesOf(pack: string): Promise<string[]> {
+    let z = this.packZones.get(pack);
+    if (!z) {
+      z = await this.index.packZones(this.region, pack);
+      if (z.length === 0) z = this.zoneNames;
+      this.packZones.set(pack, z);
+    }
+    return z;
+  }
+
+  replicate(packs: ReadonlyArray<string>): Promise<void> {
+    return this.replicatePacks([...packs]);
+  }
+
+  /** Copies packs that live in fewer zones than the region has to the missing zones. */
+  private async replicatePacks(packs: string[]): Promise<void> {
+    if (this.zones.length === 1) return;
+    for (const pack of new Set(packs)) {
+      const have = await this.zonesOf(pack);
+      const missing = this.zones.filter((z) => !have.includes(z.name));
+      if (missing.length === 0) continue;
+      const donor = this.zones.find((z) => have.includes(z.name));
+      const info = donor ? await donor.store.stat(pack) : null;
+      if (!donor || !info) continue; // unreadable: verify reports it; the chunk is still indexed
+      const bytes = await donor.store.read(pack, 0, info.size);
+      await Promise.all(missing.map((z) => z.store.put(pack, bytes)));
+      const zones = this.zones.map((z) => z.name);
+      await this.index.setPackZones(this.region, pack, zones);
+      this.packZones.set(pack, zones);
+    }
+  }
+
+  /** Zones to read a pack from: the ones holding it first. */
+  private async readOrder(pack: string): Promise<Zone[]> {
+    const have = await this.zonesOf(pack);
+    return [...this.zones.filter((z) => have.includes(z.name)), ...this.zones.filter((z) => !have.includes(z.name))];
+  }
+
+  private async writePack(chunks: { hash: Buffer; data: Uint8Array }[], zones: Zone[] = this.zones): Promise<Map<string, ChunkLocation>> {
     const parts: Uint8Array[] = [];
     const entries: NewChunk[] = [];
     let offset = 0;
@@ -307,10 +359,11 @@ export class PackedChunkStore implements ChunkStore {
     parts.push(trailer(entries));
     const pack = Buffer.concat(parts);
     const key = packKey(randomBytes(16).toString('hex'));
-    await Promise.all(this.zones.map((z) => z.store.put(key, pack)));
+    await Promise.all(zones.map((z) => z.store.put(key, pack)));
     this.stats.packsWritten++;
     this.stats.bytesWritten += pack.length;
-    return this.index.addPack(this.region, { key, sizeBytes: pack.length, zones: this.zoneNames }, entries);
+    this.packZones.set(key, zones.map((z) => z.name));
+    return this.index.addPack(this.region, { key, sizeBytes: pack.length, zones: zones.map((z) => z.name) }, entries);
   }
 
   private encode(data: Uint8Array): { codec: number; bytes: Uint8Array } {

@@ -76,9 +76,18 @@ export interface StoredChunk {
  *   `IntegrityError` naming the chunk (or is healed from another zone), never wrong bytes;
  *   a missing pack is `ChunkNotFound`.
  */
+/** Where a chunk must live: every zone of its region (ZRS) or a single zone (LRS). */
+export type Redundancy = 'zone' | 'local';
+
 export interface ChunkStore {
   readonly region: string;
-  put(blocks: ReadonlyArray<Uint8Array>): Promise<StoredChunk[]>;
+  /**
+   * `redundancy` (default 'zone'): new packs go to every zone, or to one zone for 'local'; a
+   * deduplicated chunk whose pack lives in fewer zones than asked is replicated first.
+   */
+  put(blocks: ReadonlyArray<Uint8Array>, redundancy?: Redundancy): Promise<StoredChunk[]>;
+  /** Makes sure these packs live in every zone (chunks reused by a zone-redundant snapshot). */
+  replicate(packs: ReadonlyArray<string>): Promise<void>;
   read(chunk: ChunkLocation): Promise<Buffer>;
   /** Several chunks at once (adjacent chunks of one pack are read in one request); same order. */
   readMany(chunks: ReadonlyArray<ChunkLocation>): Promise<Buffer[]>;
@@ -104,6 +113,9 @@ export interface ChunkIndex {
   /** Records a new pack and its chunks; chunks that appeared meanwhile keep their first copy. */
   addPack(region: string, pack: PackRecord, chunks: ReadonlyArray<NewChunk>): Promise<Map<string, ChunkLocation>>;
   packBytes(region: string): Promise<number>;
+  /** The zones a pack was written to (empty when unknown). */
+  packZones(region: string, key: string): Promise<string[]>;
+  setPackZones(region: string, key: string, zones: ReadonlyArray<string>): Promise<void>;
 }
 
 export interface PackRecord {

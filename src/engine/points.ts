@@ -17,7 +17,7 @@
 
 import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord, Point } from '../core/model.js';
-import type { Catalog, NewEntry } from '../core/ports.js';
+import type { Catalog, NewEntry, Redundancy } from '../core/ports.js';
 import { BLOCK_SIZE } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import type { JobRunner } from './jobs.js';
@@ -110,7 +110,8 @@ export class Points {
     }
     const rt = await this.runtimes.get(disk);
     const store = this.ctx.chunks(fam.region);
-    const put = store.put.bind(store);
+    const redundancy = await this.redundancyOf(familyId, seq);
+    const put = (blocks: Uint8Array[]) => store.put(blocks, redundancy);
     // Two batches in flight: while one is being written and synced, the next one is read and
     // hashed. Commits happen strictly in order, so the cursor only moves over committed blocks.
     const buffers = [Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE), Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE)];
@@ -149,6 +150,13 @@ export class Points {
     }
     if (signal.aborted || !current()) return;
     await this.finish(familyId, seq, rt);
+  }
+
+  /** LRS snapshots keep one copy in the region, ZRS (and hidden points) one per zone. */
+  async redundancyOf(familyId: string, seq: number): Promise<Redundancy> {
+    const snaps = (await this.ctx.catalog.listSnapshots({ familyId })).filter((s) => s.point === seq);
+    if (snaps.length > 0 && snaps.every((s) => s.sku.endsWith('_LRS'))) return 'local';
+    return 'zone';
   }
 
   private async commitBatch(familyId: string, seq: number, entries: { rows: NewEntry[]; dedupIds: number[] }, cursor: number, copied: number): Promise<void> {

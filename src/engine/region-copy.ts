@@ -21,7 +21,7 @@
 import { notAllowed, SnapdiskError } from '../core/errors.js';
 import { resourceId } from '../core/ids.js';
 import type { ChunkLocation, Point, SnapshotRecord } from '../core/model.js';
-import type { NewEntry } from '../core/ports.js';
+import type { NewEntry, Redundancy } from '../core/ports.js';
 import { incrementalSnapshotSku } from '../core/rules.js';
 import type { EngineContext } from './context.js';
 import type { JobRunner } from './jobs.js';
@@ -132,6 +132,7 @@ export class RegionCopies {
     }
     const fam = await this.resolver.family(familyId);
     const srcFam = await this.resolver.family(srcFamily);
+    const redundancy = await this.points.redundancyOf(familyId, seq);
     let cursor = point.cursor;
     let copied = point.copiedBlocks;
     while (!signal.aborted) {
@@ -139,7 +140,7 @@ export class RegionCopies {
         ? await this.changedPage(srcFamily, prevSrc, srcSeq, cursor)
         : await this.allocatedPage(srcFamily, srcSeq, cursor);
       if (page.items.length > 0) {
-        const { rows, moved } = await this.copyBlocks(page.items, srcFam.region, fam.region);
+        const { rows, moved } = await this.copyBlocks(page.items, srcFam.region, fam.region, redundancy);
         if (!(await this.sourceAlive(sourceId))) return this.fail(familyId, seq, 'CopySourceNotFound', 'The source snapshot was deleted before the copy finished.');
         const next = page.end === Infinity ? Number.MAX_SAFE_INTEGER : page.end;
         copied += page.items.length;
@@ -234,14 +235,16 @@ export class RegionCopies {
     items: Array<{ block: number; chunk: ChunkLocation | null }>,
     fromRegion: string,
     toRegion: string,
+    redundancy: Redundancy,
   ): Promise<{ rows: NewEntry[]; moved: number }> {
     const source = this.ctx.chunks(fromRegion);
     const target = this.ctx.chunks(toRegion);
     const data = items.filter((x): x is { block: number; chunk: ChunkLocation } => x.chunk !== null);
     const known = await this.ctx.catalog.lookupChunks(toRegion, data.map((x) => x.chunk.hash));
     const missing = data.filter((x) => !known.has(x.chunk.hash.toString('hex')));
+    if (redundancy === 'zone') await target.replicate([...known.values()].map((c) => c.pack));
     const bytes = await Promise.all(missing.map((x) => source.read(x.chunk)));
-    const stored = bytes.length > 0 ? await target.put(bytes) : [];
+    const stored = bytes.length > 0 ? await target.put(bytes, redundancy) : [];
     const ids = new Map<string, number>();
     for (const [hex, loc] of known) ids.set(hex, loc.id);
     let moved = 0;

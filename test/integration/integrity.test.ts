@@ -208,3 +208,40 @@ describe('integrity', () => {
     expect((await e.snapshots.diff(b3, b2)).ranges).toEqual([{ start: 5 * TiB, end: 5 * TiB + BLOCK_SIZE, clear: false }]);
   });
 });
+
+describe('zone placement', () => {
+  let t: TestEngine;
+  beforeEach(async () => {
+    t = await startEngine();
+  });
+  afterEach(async () => {
+    await t.dispose();
+  });
+
+  it('LRS snapshots keep one copy in a zonal region, ZRS ones a copy per zone; reuse by a ZRS snapshot replicates', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd');
+    const h = await e.disks.open(disk.uniqueId);
+    const data = prng(12)(4 * BLOCK_SIZE);
+    await h.write(0, data);
+    const { snapshot: lrs } = await e.snapshots.createOrUpdate({
+      subscriptionId: SUB, resourceGroup: RG, name: 'lrs', incremental: true, sku: 'Standard_LRS',
+      creationData: { createOption: 'Copy', sourceResourceId: diskId(disk) },
+    });
+    await e.idle();
+    const counts = async (): Promise<number[]> =>
+      Promise.all(['zone-1', 'zone-2', 'zone-3'].map(async (z) => (await packFiles(join(t.dir, 'chunks', 'eastus', z))).length));
+    expect((await counts()).reduce((a, b) => a + b, 0)).toBe(1);
+    // an LRS copy damaged in its only zone cannot be repaired: verify says so
+    // (checked in the reporting test above); here: a ZRS snapshot of another disk with the same data
+    const other = await createDisk(e, 'o');
+    await (await e.disks.open(other.uniqueId)).write(0, data);
+    const zrs = await snapshot(e, other, 'zrs');
+    expect(zrs.sku).toBe('Standard_ZRS');
+    await e.idle();
+    expect(await counts()).toEqual([1, 1, 1]);
+    t.chunkStores.get('eastus')?.clearCache();
+    expect((await e.snapshots.read(lrs, 0, data.length)).equals(data)).toBe(true);
+    expect((await e.verifier.region('eastus')).ok).toBe(true);
+  });
+});

@@ -41,6 +41,15 @@ export class MemoryChunkIndex implements ChunkIndex {
     );
   }
 
+  async packZones(region: string, key: string): Promise<string[]> {
+    return [...(this.packs.get(`${region}/${key}`)?.zones ?? [])];
+  }
+
+  async setPackZones(region: string, key: string, zones: ReadonlyArray<string>): Promise<void> {
+    const p = this.packs.get(`${region}/${key}`);
+    if (p) this.packs.set(`${region}/${key}`, { ...p, zones: [...zones] });
+  }
+
   async packBytes(region: string): Promise<number> {
     let n = 0;
     for (const [k, p] of this.packs) if (k.startsWith(`${region}/`)) n += p.sizeBytes;
