@@ -10,12 +10,14 @@
  *   operations.ts     DiskOperations and operationresults polling
  *   move.ts           moveResources, validateMoveResources
  *   usage.ts          Microsoft.Consumption/usageDetails
+ *   admin.ts          Snapdisk.Admin: verify, gc (operator endpoints, not Azure's)
  *
  *   const arm = registerArmRoutes(router, { engine, identity, sas });
  *   …
  *   await arm.drain();   // on shutdown, before engine.close()
  */
 import type { Engine } from '../../engine/engine.js';
+import { registerAdminRoutes } from './admin.js';
 import type { SasSigner } from '../blob/sas.js';
 import type { Router } from '../http/router.js';
 import type { Identity } from '../identity/identity.js';
@@ -69,5 +71,6 @@ export function registerArmRoutes(router: Router, options: ArmOptions): ArmSurfa
   registerOperationRoutes(arm, deps);
   registerMoveRoutes(arm, deps);
   registerUsageRoutes(arm, deps);
+  registerAdminRoutes(arm, deps);
   return { drain: () => ops.drain() };
 }
