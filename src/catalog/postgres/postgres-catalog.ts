@@ -10,8 +10,11 @@
  */
 
 import { SnapdiskError } from '../../core/errors.js';
+import type { Catalog, EntryRow } from '../../core/ports.js';
 import { migrate } from '../migrations.js';
 import { SqlCatalog } from '../sql-catalog.js';
+import type { SqlClient } from '../sql-client.js';
+import * as entryQueries from './entry-queries.js';
 import { isTransientPgError, maskUrl } from './errors.js';
 import { claimJobs, finishClaimedJob, touchClaimedJob, type ClaimedJob, type ClaimOptions } from './job-claims.js';
 import { createPool, PostgresClient, type PostgresOptions } from './postgres-client.js';
@@ -29,9 +32,30 @@ const START_HINTS: Record<string, string> = {
 };
 
 export class PostgresCatalog extends SqlCatalog {
-  constructor(readonly client: PostgresClient) {
+  /** The pool (outside a transaction) or the transaction's connection. */
+  constructor(readonly client: SqlClient) {
     super(client);
   }
+
+  override transaction<T>(fn: (tx: Catalog) => Promise<T>): Promise<T> {
+    return this.client.transaction((tx) => fn(new PostgresCatalog(tx)));
+  }
+
+  // -- newest-entry queries in the GROUP BY form (entry-queries.ts explains why) ---------------
+
+  override resolveEntries(familyId: string, point: number, fromBlock: number, toBlock: number): Promise<EntryRow[]> {
+    return entryQueries.resolveEntries(this.client, familyId, point, fromBlock, toBlock);
+  }
+
+  override changedEntries(familyId: string, afterPoint: number, upToPoint: number, fromBlock: number, limit: number): Promise<EntryRow[]> {
+    return entryQueries.changedEntries(this.client, familyId, afterPoint, upToPoint, fromBlock, limit);
+  }
+
+  override changedBytes(familyId: string, afterPoint: number, upToPoint: number): Promise<number> {
+    return entryQueries.changedBytes(this.client, familyId, afterPoint, upToPoint);
+  }
+
+  // -- several nodes ---------------------------------------------------------------------------
 
   /** Claims runnable jobs (queued, or running but stale) for this node; see job-claims.ts. */
   claimJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
