@@ -28,6 +28,7 @@ import { SnapdiskError } from '../core/errors.js';
 import type { ChunkLocation } from '../core/model.js';
 import type { BlobInfo, BlobStore, ChunkIndex, ChunkStore, NewChunk, Redundancy, StoredChunk } from '../core/ports.js';
 import { PACK_PREFIX, packKey } from './layout.js';
+import { sharedPool } from '../core/buffer-pool.js';
 
 export const CODEC_RAW = 0;
 export const CODEC_DEFLATE = 1;
@@ -160,14 +161,20 @@ export class PackedChunkStore implements ChunkStore {
   }
 
   async readMany(chunks: ReadonlyArray<ChunkLocation>): Promise<Buffer[]> {
-    const out = new Array<Buffer | undefined>(chunks.length);
+    const targets = chunks.map((c) => Buffer.allocUnsafe(c.rawLength));
+    await this.readInto(chunks, targets);
+    return targets;
+  }
+
+  async readInto(chunks: ReadonlyArray<ChunkLocation>, targets: ReadonlyArray<Buffer>): Promise<void> {
     const todo: number[] = [];
     chunks.forEach((c, i) => {
       const hit = this.cache.get(c.id);
-      if (hit) {
+      const target = targets[i];
+      if (hit && target) {
         this.stats.reads++;
         this.stats.cacheHits++;
-        out[i] = hit;
+        hit.copy(target, 0, 0, Math.min(target.length, hit.length));
       } else todo.push(i);
     });
     // runs of chunks stored back to back in one pack become one read of the first healthy zone
@@ -178,51 +185,55 @@ export class PackedChunkStore implements ChunkStore {
       return x.pack === y.pack ? x.offset - y.offset : x.pack < y.pack ? -1 : 1;
     });
     const runs: number[][] = [];
+    let runBytes = 0;
     for (const i of todo) {
       const c = chunks[i];
       const run = runs[runs.length - 1];
       const prev = run ? chunks[run[run.length - 1] ?? -1] : undefined;
-      if (run && c && prev && prev.pack === c.pack && prev.offset + prev.storedLength === c.offset && run.length < 128) run.push(i);
-      else runs.push([i]);
-    }
-    await Promise.all(
-      runs.map(async (run) => {
-        const parts = await this.readRun(run.map((i) => chunks[i]).filter((c): c is ChunkLocation => c !== undefined));
-        run.forEach((i, k) => (out[i] = parts[k]));
-      }),
-    );
-    return out.map((b, i) => {
-      if (!b) throw new SnapdiskError('InternalError', `chunk ${chunks[i]?.id} was not read`);
-      return b;
-    });
-  }
-
-  /** Reads adjacent chunks with one request; any problem falls back to chunk-by-chunk reads. */
-  private async readRun(run: ChunkLocation[]): Promise<Buffer[]> {
-    const first = run[0];
-    const last = run[run.length - 1];
-    if (!first || !last || run.length === 1) return Promise.all(run.map((c) => this.read(c)));
-    const zone = (await this.readOrder(first.pack))[0];
-    let bytes: Buffer | null = null;
-    try {
-      bytes = zone ? await zone.store.read(first.pack, first.offset, last.offset + last.storedLength - first.offset) : null;
-    } catch {
-      bytes = null;
-    }
-    const out: Buffer[] = [];
-    for (const c of run) {
-      this.stats.reads++;
-      const at = c.offset - first.offset;
-      // bulk reads are streaming reads: verified, not cached (they would only evict hot chunks)
-      const data = bytes ? tryDecode(bytes.subarray(at, at + c.storedLength), c) : null;
-      if (data) {
-        out.push(data);
+      if (run && c && prev && prev.pack === c.pack && prev.offset + prev.storedLength === c.offset && runBytes + c.storedLength <= 8 * 1024 * 1024) {
+        run.push(i);
+        runBytes += c.storedLength;
       } else {
-        this.stats.reads--;
-        out.push(await this.read(c)); // verified read with zone failover
+        runs.push([i]);
+        runBytes = c?.storedLength ?? 0;
       }
     }
-    return out;
+    await Promise.all(runs.map((run) => this.readRunInto(run.map((i) => chunks[i]), run.map((i) => targets[i]))));
+  }
+
+  /** One request for adjacent chunks into a pooled buffer; any problem falls back to single reads. */
+  private async readRunInto(run: Array<ChunkLocation | undefined>, targets: Array<Buffer | undefined>): Promise<void> {
+    const first = run[0];
+    const last = run[run.length - 1];
+    if (!first || !last) return;
+    const length = last.offset + last.storedLength - first.offset;
+    const zone = (await this.readOrder(first.pack))[0];
+    const scratch = sharedPool.acquire(length);
+    try {
+      let bytes: Buffer | null = null;
+      try {
+        bytes = zone ? await zone.store.read(first.pack, first.offset, length, scratch) : null;
+      } catch {
+        bytes = null;
+      }
+      for (let k = 0; k < run.length; k++) {
+        const c = run[k];
+        const target = targets[k];
+        if (!c || !target) continue;
+        this.stats.reads++;
+        const at = c.offset - first.offset;
+        const data = bytes ? verifiedView(bytes.subarray(at, at + c.storedLength), c) : null;
+        if (data) {
+          data.copy(target, 0, 0, Math.min(target.length, data.length));
+        } else {
+          this.stats.reads--;
+          const good = await this.read(c); // verified read with zone failover
+          good.copy(target, 0, 0, Math.min(target.length, good.length));
+        }
+      }
+    } finally {
+      sharedPool.release(scratch);
+    }
   }
 
   async storedBytes(): Promise<number> {
@@ -357,9 +368,20 @@ export class PackedChunkStore implements ChunkStore {
       offset += bytes.length;
     }
     parts.push(trailer(entries));
-    const pack = Buffer.concat(parts);
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    const pooled = sharedPool.acquire(size);
+    const pack = pooled.subarray(0, size);
+    let at = 0;
+    for (const p of parts) {
+      pack.set(p, at);
+      at += p.length;
+    }
     const key = packKey(randomBytes(16).toString('hex'));
-    await Promise.all(zones.map((z) => z.store.put(key, pack)));
+    try {
+      await Promise.all(zones.map((z) => z.store.put(key, pack)));
+    } finally {
+      sharedPool.release(pooled);
+    }
     this.stats.packsWritten++;
     this.stats.bytesWritten += pack.length;
     this.packZones.set(key, zones.map((z) => z.name));
@@ -439,8 +461,8 @@ export function parsePackTrailer(pack: Buffer): NewChunk[] {
   return out;
 }
 
-/** Decoded and verified bytes of a chunk, or null when they are not intact. */
-function tryDecode(stored: Buffer, chunk: ChunkLocation): Buffer | null {
+/** Decoded and verified bytes of a chunk (a view when stored raw), or null when not intact. */
+function verifiedView(stored: Buffer, chunk: ChunkLocation): Buffer | null {
   try {
     const data = decode(stored, chunk.codec, chunk.rawLength);
     return data.length === chunk.rawLength && sha256(data).equals(chunk.hash) ? data : null;

@@ -1,6 +1,7 @@
 /**
- * @module nbd/buffer-pool
- * Recycles the buffers WRITE payloads are assembled in.
+ * @module core/buffer-pool
+ * Recycles large buffers on hot paths (NBD payloads and reads, page-blob reads, chunk packs and
+ * runs, background copies).
  *
  * Design notes:
  * - A payload that arrives split over several socket chunks must be copied into one contiguous
@@ -10,7 +11,9 @@
  * - Buffers come in power-of-two size classes (64 KiB minimum); `acquire(n)` returns a whole
  *   class buffer and the caller uses a view of its first n bytes. Idle buffers are kept up to
  *   `maxIdleBytes` in total; beyond that they are left to the GC.
- * - Safe because `NbdExport.write` may use `data` only until its promise settles (see backend.ts).
+ * - A buffer is released only by the code that acquired it, once nothing refers to it any more
+ *   (NBD: when the backend's promise settled or the socket took the reply; HTTP: in the write
+ *   callback).
  */
 
 const MIN_CLASS = 64 * 1024;
@@ -57,3 +60,6 @@ function sizeClass(n: number): number {
   while (size < n) size *= 2;
   return size;
 }
+
+/** The process-wide pool for hot paths (96 MiB of idle buffers at most). */
+export const sharedPool = new BufferPool(96 * 1024 * 1024);

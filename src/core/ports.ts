@@ -46,14 +46,16 @@ export interface BlobInfo {
  * - `put` is atomic and durable when it resolves: a reader sees the whole object or nothing,
  *   also after a crash. Putting an existing key with the same bytes is a successful no-op.
  * - `read` returns exactly `length` bytes; a missing key rejects with code `ChunkNotFound`;
- *   a range past the end rejects with `IntegrityError` (never a short buffer).
+ *   a range past the end rejects with `IntegrityError` (never a short buffer). With `into` (at
+ *   least `length` bytes) a backend may fill it and return a view of it instead of allocating;
+ *   callers always use the returned buffer.
  * - `delete` of a missing key succeeds (idempotent).
  * - No method retries: retries and timeouts are decorators.
  */
 export interface BlobStore {
   readonly name: string;
   put(key: string, data: Uint8Array): Promise<void>;
-  read(key: string, offset: number, length: number): Promise<Buffer>;
+  read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   stat(key: string): Promise<BlobInfo | null>;
   delete(key: string): Promise<void>;
   list(prefix: string): AsyncIterable<BlobInfo>;
@@ -91,6 +93,12 @@ export interface ChunkStore {
   read(chunk: ChunkLocation): Promise<Buffer>;
   /** Several chunks at once (adjacent chunks of one pack are read in one request); same order. */
   readMany(chunks: ReadonlyArray<ChunkLocation>): Promise<Buffer[]>;
+  /**
+   * Decoded, verified bytes of each chunk written into the matching target (`rawLength` bytes
+   * each, or fewer: the first `target.length` bytes). Adjacent chunks are read with one request
+   * into a pooled buffer; nothing is allocated per chunk.
+   */
+  readInto(chunks: ReadonlyArray<ChunkLocation>, targets: ReadonlyArray<Buffer>): Promise<void>;
   /** Bytes of pack objects in this region (the physical footprint of one replica). */
   storedBytes(): Promise<number>;
   /** Removes a pack object from every zone (GC, after its chunks left the index). */

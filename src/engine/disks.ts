@@ -55,6 +55,8 @@ export interface DiskHandle {
   readonly disk: DiskRecord;
   readonly sizeBytes: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /** Fills `target` from `offset`: the hot-path variant that allocates nothing. */
+  readInto(target: Buffer, offset: number): Promise<void>;
   write(offset: number, data: Uint8Array): Promise<void>;
   zero(offset: number, length: number): Promise<void>;
   flush(): Promise<void>;
@@ -423,6 +425,7 @@ export class Disks {
         return rt.sizeBytes;
       },
       read: (offset, length) => rt.read(offset, length),
+      readInto: (target, offset) => rt.readInto(target, offset),
       write: (offset, data) => rt.write(offset, data),
       zero: (offset, length) => rt.zero(offset, length),
       flush: () => rt.flush(),

@@ -16,6 +16,7 @@
 
 import { SnapdiskError } from '../core/errors.js';
 import type { ChunkLocation, Family } from '../core/model.js';
+import { sharedPool } from '../core/buffer-pool.js';
 import { BLOCK_SIZE } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import type { DiskRuntime } from './runtime.js';
@@ -127,20 +128,53 @@ export class Resolver {
   /** Bytes [offset, offset + length) of (familyId, point). */
   async readRange(familyId: string, point: number, offset: number, length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(length);
-    if (length === 0) return out;
-    const first = Math.floor(offset / BLOCK_SIZE);
-    const last = Math.floor((offset + length - 1) / BLOCK_SIZE);
-    const blocks: number[] = [];
-    for (let b = first; b <= last; b++) blocks.push(b);
-    const contents = await this.readBlocks(familyId, point, blocks);
-    for (const b of blocks) {
-      const start = Math.max(b * BLOCK_SIZE, offset);
-      const end = Math.min((b + 1) * BLOCK_SIZE, offset + length);
-      const data = contents.get(b) ?? null;
-      if (data) data.copy(out, start - offset, start - b * BLOCK_SIZE, end - b * BLOCK_SIZE);
-      else out.fill(0, start - offset, end - offset);
-    }
+    await this.readRangeInto(familyId, point, offset, out);
     return out;
+  }
+
+  /**
+   * Fills `target` with bytes [offset, offset + target.length) of (familyId, point). Whole blocks
+   * are decoded straight into `target`; only the partial blocks at the edges use a scratch block.
+   */
+  async readRangeInto(familyId: string, point: number, offset: number, target: Buffer): Promise<void> {
+    const end = offset + target.length;
+    if (target.length === 0) return;
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    for (let from = first; from <= last; from += 4096) {
+      const to = Math.min(last + 1, from + 4096);
+      const srcs = await this.sources(familyId, point, from, to);
+      const byRegion = new Map<string, { chunks: ChunkLocation[]; targets: Buffer[] }>();
+      const edges: Array<{ block: number; scratch: Buffer }> = [];
+      const live: Array<{ block: number; source: Source }> = [];
+      for (let b = from; b < to; b++) {
+        const source = srcs[b - from] ?? ZERO;
+        const s = Math.max(b * BLOCK_SIZE, offset);
+        const e = Math.min((b + 1) * BLOCK_SIZE, end);
+        if (source.kind === 'zero') target.fill(0, s - offset, e - offset);
+        else if (source.kind === 'live') live.push({ block: b, source });
+        else {
+          const whole = s === b * BLOCK_SIZE && e - s === source.chunk.rawLength;
+          const dest = whole ? target.subarray(s - offset, e - offset) : sharedPool.acquire(BLOCK_SIZE).subarray(0, source.chunk.rawLength);
+          if (!whole) edges.push({ block: b, scratch: dest });
+          const g = byRegion.get(source.region) ?? { chunks: [], targets: [] };
+          g.chunks.push(source.chunk);
+          g.targets.push(dest);
+          byRegion.set(source.region, g);
+        }
+      }
+      try {
+        for (const [region, g] of byRegion) await this.ctx.chunks(region).readInto(g.chunks, g.targets);
+        for (const { block, scratch } of edges) copyPart(scratch, block, offset, end, target);
+      } finally {
+        for (const { scratch } of edges) sharedPool.release(scratch);
+      }
+      await forEachLimited(live, READ_CONCURRENCY, async ({ block, source }) => {
+        const data = await this.readSource(familyId, point, block, source);
+        if (data) copyPart(data, block, offset, end, target);
+        else target.fill(0, Math.max(block * BLOCK_SIZE, offset) - offset, Math.min((block + 1) * BLOCK_SIZE, end) - offset);
+      });
+    }
   }
 
   /** Reads one block from its source; a live source that got committed meanwhile is re-resolved. */
@@ -175,6 +209,15 @@ export class Resolver {
     }
     return out;
   }
+}
+
+/** Copies the part of block `block` (its bytes in `data`) that falls in [offset, end) into target. */
+function copyPart(data: Buffer, block: number, offset: number, end: number, target: Buffer): void {
+  const s = Math.max(block * BLOCK_SIZE, offset);
+  const e = Math.min((block + 1) * BLOCK_SIZE, end);
+  const from = s - block * BLOCK_SIZE;
+  const n = data.copy(target, s - offset, from, Math.min(data.length, from + (e - s)));
+  if (n < e - s) target.fill(0, s - offset + n, e - offset);
 }
 
 export async function forEachLimited<T>(items: ReadonlyArray<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -121,8 +121,15 @@ export class DiskRuntime {
   // -- reads --------------------------------------------------------------------------------------
 
   async read(offset: number, length: number): Promise<Buffer> {
-    this.checkRange(offset, length);
     const out = Buffer.allocUnsafe(length);
+    await this.readInto(out, offset);
+    return out;
+  }
+
+  /** Fills `out` with the disk's bytes at `offset` (no allocation on the head path). */
+  async readInto(out: Buffer, offset: number): Promise<void> {
+    const length = out.length;
+    this.checkRange(offset, length);
     const end = offset + length;
     const fromBase: number[] = [];
     let pos = offset;
@@ -149,7 +156,6 @@ export class DiskRuntime {
       pos = runEnd;
     }
     if (fromBase.length > 0) await this.fillFromBase(out, offset, fromBase);
-    return out;
   }
 
   private async fillFromBase(out: Buffer, offset: number, blocks: number[]): Promise<void> {

@@ -433,9 +433,17 @@ export class Snapshots {
   // -- data ----------------------------------------------------------------------------------------
 
   async read(s: SnapshotRecord, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    await this.readInto(s, offset, out);
+    return out;
+  }
+
+  /** Fills `target` with the snapshot's bytes at `offset` (the hot-path variant). */
+  async readInto(s: SnapshotRecord, offset: number, target: Buffer): Promise<void> {
+    const length = target.length;
     checkRange(s, offset, length);
     try {
-      return await this.resolver.readRange(s.familyId, s.point, offset, length);
+      await this.resolver.readRangeInto(s.familyId, s.point, offset, target);
     } catch (err) {
       if (err instanceof SnapdiskError && (err.code === 'IntegrityError' || err.code === 'ChunkNotFound')) {
         throw new SnapdiskError(err.code, `Snapshot ${s.name} cannot be read at ${offset}+${length}: ${err.message}`, {

@@ -44,6 +44,11 @@ export interface NbdExport {
   /** Returns exactly `length` bytes. */
   read(offset: number, length: number): Promise<Buffer>;
   /**
+   * Optional. Fills `target` with the bytes at `offset`; when present the server reads into
+   * recycled buffers instead of taking a fresh one per request.
+   */
+  readInto?(offset: number, target: Buffer): Promise<void>;
+  /**
    * With `fua`, resolves only when the data is durable. `data` is valid only until the returned
    * promise settles (the server recycles payload buffers): copy it to keep it longer.
    */

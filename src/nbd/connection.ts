@@ -30,7 +30,7 @@
 
 import type { Socket } from 'node:net';
 import type { NbdBackend } from './backend.js';
-import type { BufferPool } from './buffer-pool.js';
+import type { BufferPool } from '../core/buffer-pool.js';
 import { ByteQueue } from './byte-queue.js';
 import { OptionNegotiator } from './handshake.js';
 import type { Outcome, Session } from './handshake.js';
@@ -138,15 +138,19 @@ export class NbdConnection {
    * Writes one message. The socket stays corked until the end of the current tick, so every reply
    * produced in one batch of completions (and each header with its data) leaves in one writev.
    */
-  private send(parts: Buffer[]): void {
+  private send(parts: Buffer[], done?: () => void): void {
     const s = this.socket;
-    if (s.destroyed || !s.writable) return;
+    if (s.destroyed || !s.writable) return; // a pooled buffer not handed back is left to the GC
     if (!this.corked) {
       this.corked = true;
       s.cork();
       process.nextTick(this.uncork);
     }
-    for (const p of parts) if (p.length > 0) s.write(p);
+    const last = parts.length - 1;
+    parts.forEach((p, i) => {
+      if (i === last && done) s.write(p, () => done());
+      else if (p.length > 0) s.write(p);
+    });
   }
 
   private readonly uncork = (): void => {
@@ -262,7 +266,7 @@ export class NbdConnection {
     this.session = outcome.session;
     if (this.stopped) return;
     clearTimeout(this.handshakeTimer);
-    this.tx = new Transmission(outcome.session, this.config, { send: (p) => this.send(p) }, () => this.resumeIfPossible());
+    this.tx = new Transmission(outcome.session, this.config, { send: (p, done) => this.send(p, done) }, () => this.resumeIfPossible());
     this.phase = 'transmission';
     this.logger?.info('nbd export attached', { client: this.client, export: outcome.session.name });
   }

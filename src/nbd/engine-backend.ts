@@ -53,6 +53,7 @@ export class EngineNbdBackend implements NbdBackend {
       multiConn: true,
       fastZero: true,
       read: (offset, length) => h.read(offset, length),
+      readInto: (offset, target) => h.readInto(target, offset),
       write: async (offset, data, fua) => {
         await h.write(offset, data);
         if (fua) await h.flush();
@@ -85,6 +86,7 @@ export class EngineNbdBackend implements NbdBackend {
       size: snap.sizeBytes,
       readOnly: true,
       read: (offset, length) => this.engine.snapshots.read(snap, offset, length),
+      readInto: (offset, target) => this.engine.snapshots.readInto(snap, offset, target),
       write: refuse,
       trim: refuse,
       writeZeroes: refuse,

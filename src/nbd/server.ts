@@ -16,7 +16,7 @@
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { NbdBackend } from './backend.js';
-import { BufferPool } from './buffer-pool.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import { NbdConnection } from './connection.js';
 import type { ConnectionConfig, NbdLogger } from './connection.js';
 

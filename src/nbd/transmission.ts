@@ -18,6 +18,7 @@
  * - In-flight accounting (`inFlight`, `inFlightBytes`) drives the connection's backpressure.
  */
 
+import { sharedPool } from '../core/buffer-pool.js';
 import type { NbdExport, NbdExtent } from './backend.js';
 import { toWireError } from './errors.js';
 import type { Session } from './handshake.js';
@@ -40,7 +41,8 @@ import type { RequestHeader, StatusDescriptor } from './protocol.js';
 
 export interface ReplyWriter {
   /** Writes the buffers back to back as one message; dropped silently once the socket is gone. */
-  send(parts: Buffer[]): void;
+  /** `done` runs once the socket took the bytes (or will never take them): buffers may be reused. */
+  send(parts: Buffer[], done?: () => void): void;
 }
 
 export interface TransmissionConfig {
@@ -207,8 +209,9 @@ export class Transmission {
 
   private async read(h: RequestHeader): Promise<void> {
     if (!this.session.structured) {
-      const data = h.length === 0 ? Buffer.alloc(0) : await this.readExact(h.offset, h.length);
-      this.writer.send([encodeSimpleReply(0, h), data]);
+      if (h.length === 0) return this.writer.send([encodeSimpleReply(0, h), Buffer.alloc(0)]);
+      const { data, done } = await this.readPooled(h.offset, h.length);
+      this.writer.send([encodeSimpleReply(0, h), data], done);
       return;
     }
     if (h.length === 0) {
@@ -220,8 +223,26 @@ export class Transmission {
       const extents = await this.coveringExtents(h.offset, h.length);
       if (extents.length > 1 || extents[0]?.hole === true) return this.sparseRead(h, extents);
     }
-    const data = await this.readExact(h.offset, h.length);
-    this.writer.send([encodeDataChunkHeader(ReplyFlag.DONE, h, h.offset, data.length), data]);
+    const { data, done } = await this.readPooled(h.offset, h.length);
+    this.writer.send([encodeDataChunkHeader(ReplyFlag.DONE, h, h.offset, data.length), data], done);
+  }
+
+  /**
+   * A read into a pooled buffer when the backend can fill one (fresh pages cost a page fault
+   * each on some VMs); `done` gives the buffer back once the socket took it.
+   */
+  private async readPooled(offset: number, length: number): Promise<{ data: Buffer; done?: () => void }> {
+    const into = this.exp.readInto?.bind(this.exp);
+    if (!into) return { data: await this.readExact(offset, length) };
+    const pooled = sharedPool.acquire(length);
+    const data = pooled.subarray(0, length);
+    try {
+      await into(offset, data);
+    } catch (err) {
+      sharedPool.release(pooled);
+      throw err;
+    }
+    return { data, done: () => sharedPool.release(pooled) };
   }
 
   private async readExact(offset: number, length: number): Promise<Buffer> {

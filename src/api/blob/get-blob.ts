@@ -21,6 +21,7 @@ import { blobError } from './errors.js';
 import type { BlobView, PieceTask } from './formats.js';
 import { propertyHeaders, versionHeaders } from './headers.js';
 import { readRange, requestedRange } from './ranges.js';
+import { releasePiece } from './resource.js';
 import type { Span } from './ranges.js';
 
 const MD5_RANGE_LIMIT = 4 * MiB;
@@ -92,7 +93,7 @@ export async function streamPieces(res: ServerResponse, pieces: Iterable<PieceTa
     const piece = await p;
     fill();
     if (res.destroyed) return;
-    if (!res.write(piece)) await drained(res);
+    if (!res.write(piece, () => releasePiece(piece))) await drained(res);
   }
   res.end();
 }

@@ -13,6 +13,7 @@
 import type { ByteRange, DiffRange } from '../../core/ranges.js';
 import { BLOCK_SIZE } from '../../core/units.js';
 import type { DiskHandle } from '../../engine/disks.js';
+import { sharedPool } from '../../core/buffer-pool.js';
 import type { Engine } from '../../engine/engine.js';
 import type { RangePage, RangeQuery } from '../../engine/snapshots.js';
 import type { BlobResource } from './auth.js';
@@ -36,16 +37,44 @@ export async function openResourceData(engine: Engine, resource: BlobResource): 
     const s = resource.snapshot;
     return {
       size: s.sizeBytes,
-      read: (offset, length) => engine.snapshots.read(s, offset, length),
+      read: (offset, length) => pooledRead(length, (into) => engine.snapshots.readInto(s, offset, into)),
       allocated: (q) => engine.snapshots.allocatedRanges(s, q),
     };
   }
   const handle = await engine.disks.open(resource.disk.uniqueId);
   return {
     size: handle.sizeBytes,
-    read: (offset, length) => handle.read(offset, length),
+    read: (offset, length) => pooledRead(length, (into) => handle.readInto(into, offset)),
     allocated: (q) => diskAllocated(handle, q),
   };
+}
+
+const pooled = new WeakMap<Buffer, Buffer>();
+
+/**
+ * Reads into a recycled buffer (fresh pages cost a page fault each on some VMs). The returned
+ * buffer goes back to the pool through `releasePiece` once the socket took it; a piece that is
+ * never released is simply left to the GC.
+ */
+async function pooledRead(length: number, fill: (into: Buffer) => Promise<void>): Promise<Buffer> {
+  const buf = sharedPool.acquire(length);
+  const view = buf.subarray(0, length);
+  try {
+    await fill(view);
+  } catch (err) {
+    sharedPool.release(buf);
+    throw err;
+  }
+  pooled.set(view, buf);
+  return view;
+}
+
+/** Gives a piece read by `ResourceData.read` back to the pool (no-op for other buffers). */
+export function releasePiece(piece: Buffer): void {
+  const buf = pooled.get(piece);
+  if (!buf) return;
+  pooled.delete(piece);
+  sharedPool.release(buf);
 }
 
 /** Allocated ranges of a disk from its block extents, scanned window by window. */

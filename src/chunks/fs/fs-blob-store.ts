@@ -59,9 +59,9 @@ export class FsBlobStore implements BlobStore {
     await syncDir(dirname(path));
   }
 
-  async read(key: string, offset: number, length: number): Promise<Buffer> {
+  async read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const fh = await this.handle(key);
-    const out = Buffer.allocUnsafe(length);
+    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await fh.read(out, done, length - done, offset + done);

@@ -16,11 +16,15 @@ export class MemoryBlobStore implements BlobStore {
     this.objects.set(key, { data: Buffer.from(data), modified: new Date() });
   }
 
-  async read(key: string, offset: number, length: number): Promise<Buffer> {
+  async read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const o = this.objects.get(key);
     if (!o) throw new SnapdiskError('ChunkNotFound', `object ${key} is missing from ${this.name}`);
     if (offset < 0 || offset + length > o.data.length) {
       throw new SnapdiskError('IntegrityError', `object ${key} ends before ${offset + length}`);
+    }
+    if (into && into.length >= length) {
+      o.data.copy(into, 0, offset, offset + length);
+      return into.subarray(0, length);
     }
     return Buffer.from(o.data.subarray(offset, offset + length));
   }
