@@ -7,7 +7,9 @@
  * disk record; a restart resumes from the hydrated bitmap, which is persistent.
  */
 
+import { sharedPool } from '../core/buffer-pool.js';
 import { isNotFound } from '../core/errors.js';
+import { BLOCK_SIZE } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import type { DiskRecords } from './disk-records.js';
 import type { Maps } from './maps.js';
@@ -53,8 +55,14 @@ export class Hydrator {
       const todo = page.items.map((i) => i.block).filter((b) => b < rt.blocks && !rt.isHydrated(b));
       await forEachLimited(chunked(todo, 256), CONCURRENCY, async (group) => {
         if (signal.aborted || rt.closed) return;
-        const contents = await this.resolver.readBlocks(baseFamily, basePoint, group);
-        done += rt.hydrateBlocks(group.map((b) => ({ block: b, data: contents.get(b) ?? null })));
+        const buf = sharedPool.acquire(group.length * BLOCK_SIZE);
+        try {
+          const targets = group.map((_, i) => buf.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
+          const hasData = await this.resolver.readBlocksInto(baseFamily, basePoint, group, targets);
+          done += rt.hydrateFrom(group, buf, hasData);
+        } finally {
+          sharedPool.release(buf);
+        }
       });
       if (Date.now() - lastSave > 500) {
         await this.saveProgress(diskId, done);

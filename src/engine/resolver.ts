@@ -125,6 +125,51 @@ export class Resolver {
     return out;
   }
 
+  /**
+   * Fills `targets[i]` (one block each) with block `blocks[i]` (sorted) at (familyId, point);
+   * returns for each whether it holds data (false: zeros, the target is zero-filled).
+   */
+  async readBlocksInto(familyId: string, point: number, blocks: ReadonlyArray<number>, targets: ReadonlyArray<Buffer>): Promise<boolean[]> {
+    const hasData = new Array<boolean>(blocks.length).fill(false);
+    if (blocks.length === 0) return hasData;
+    const first = blocks[0] ?? 0;
+    const last = blocks[blocks.length - 1] ?? 0;
+    let i = 0;
+    for (let from = first; from <= last; from += 4096) {
+      const to = Math.min(last + 1, from + 4096);
+      const srcs = await this.sources(familyId, point, from, to);
+      const byRegion = new Map<string, { chunks: ChunkLocation[]; targets: Buffer[] }>();
+      const live: Array<{ k: number; source: Source }> = [];
+      for (; i < blocks.length && (blocks[i] ?? 0) < to; i++) {
+        const b = blocks[i] ?? 0;
+        const target = targets[i];
+        if (!target) continue;
+        const source = srcs[b - from] ?? ZERO;
+        if (source.kind === 'zero') target.fill(0);
+        else if (source.kind === 'live') live.push({ k: i, source });
+        else {
+          hasData[i] = true;
+          if (source.chunk.rawLength < target.length) target.fill(0, source.chunk.rawLength);
+          const g = byRegion.get(source.region) ?? { chunks: [], targets: [] };
+          g.chunks.push(source.chunk);
+          g.targets.push(target);
+          byRegion.set(source.region, g);
+        }
+      }
+      for (const [region, g] of byRegion) await this.ctx.chunks(region).readInto(g.chunks, g.targets);
+      await forEachLimited(live, READ_CONCURRENCY, async ({ k, source }) => {
+        const target = targets[k];
+        const data = await this.readSource(familyId, point, blocks[k] ?? 0, source);
+        if (!target) return;
+        if (data) {
+          hasData[k] = true;
+          target.fill(0, data.copy(target));
+        } else target.fill(0);
+      });
+    }
+    return hasData;
+  }
+
   /** Bytes [offset, offset + length) of (familyId, point). */
   async readRange(familyId: string, point: number, offset: number, length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(length);

@@ -209,37 +209,31 @@ export class DiskRuntime {
   }
 
   /**
-   * Installs many base blocks at once (background hydration): runs of consecutive blocks that
-   * are still not hydrated are written with one write and one bitmap update each.
+   * Installs base blocks read into one buffer (block `blocks[i]` at `buf[i * BLOCK_SIZE]`):
+   * runs of consecutive blocks still not hydrated are written with one write each, straight
+   * from the buffer.
    */
-  hydrateBlocks(items: ReadonlyArray<{ block: number; data: Buffer | null }>): number {
+  hydrateFrom(blocks: ReadonlyArray<number>, buf: Buffer, hasData: ReadonlyArray<boolean>): number {
     if (this.closed || !this.hydrated) return 0;
     let done = 0;
     let i = 0;
-    while (i < items.length) {
-      const start = items[i];
-      if (!start || this.isHydrated(start.block)) {
+    while (i < blocks.length) {
+      const b = blocks[i] ?? 0;
+      if (this.isHydrated(b)) {
         i++;
         continue;
       }
       let j = i + 1;
-      while (j < items.length && j - i < 256) {
-        const x = items[j];
-        const prev = items[j - 1];
-        if (!x || !prev || x.block !== prev.block + 1 || this.isHydrated(x.block) || (x.data === null) !== (start.data === null)) break;
-        j++;
-      }
-      const first = start.block;
-      const end = first + (j - i);
-      if (start.data) {
-        const data = j - i === 1 ? start.data : Buffer.concat(items.slice(i, j).map((x) => x.data ?? Buffer.alloc(BLOCK_SIZE)));
-        const len = Math.min(data.length, this.size - first * BLOCK_SIZE);
-        this.volume.write(len === data.length ? data : data.subarray(0, len), first * BLOCK_SIZE);
-        this.alloc.setRange(first, end);
+      while (j < blocks.length && blocks[j] === (blocks[j - 1] ?? -2) + 1 && !this.isHydrated(blocks[j] ?? 0) && hasData[j] === hasData[i]) j++;
+      const end = b + (j - i);
+      if (hasData[i]) {
+        const len = Math.min((j - i) * BLOCK_SIZE, this.size - b * BLOCK_SIZE);
+        this.volume.write(buf.subarray(i * BLOCK_SIZE, i * BLOCK_SIZE + len), b * BLOCK_SIZE);
+        this.alloc.setRange(b, end);
       } else {
-        this.alloc.clearRange(first, end);
+        this.alloc.clearRange(b, end);
       }
-      this.hydrated.setRange(first, end);
+      this.hydrated.setRange(b, end);
       done += j - i;
       i = j;
     }
