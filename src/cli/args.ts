@@ -141,7 +141,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
           values.set(key, parseBool(inline, spec.name));
         } else {
           const v = argv[i + 1];
-          if (v !== undefined && (TRUE.has(v.toLowerCase()) || FALSE.has(v.toLowerCase()))) {
+          // no command takes positional arguments: a word after a boolean option is its value
+          if (v !== undefined && !looksLikeOption(v)) {
             values.set(key, parseBool(v, spec.name));
             i++;
           } else {

@@ -184,7 +184,7 @@ export async function requestToken(http: HttpClient, conn: Pick<Connection, 'end
         : code === 'invalid_tenant'
           ? 'Check --tenant: the tenantId of DATA/dev-credentials.json.'
           : `Is ${conn.endpoint} a snapdisk server? Its token endpoint is ${url}.`;
-    throw new CliError(`Cannot get a token from ${url}: ${body.error_description ?? code}`, { code: 'AuthenticationFailed', status: res.status, hint });
+    throw new CliError(`Cannot get a token from ${url}: ${code}${body.error_description ? `: ${body.error_description}` : ''}`, { code: 'AuthenticationFailed', status: res.status, hint });
   }
   const now = Math.floor(Date.now() / 1000);
   const expiresOn = body.expires_on !== undefined ? Number(body.expires_on) : now + Number(body.expires_in ?? 3600);
