@@ -10,7 +10,7 @@ import type { CommandContext } from './command.js';
 import { CliError, isNotFound, usageError } from './errors.js';
 import type { Json } from './output/az-shape.js';
 import { toAz } from './output/az-shape.js';
-import { search } from './output/query.js';
+import { compileQuery } from './output/query.js';
 import { ACCESS_URI, getResource, KINDS, resourcePath, targets, target } from './resources.js';
 import type { Kind } from './resources.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,7 +89,8 @@ export async function wait(ctx: CommandContext, args: Args, kind: Kind): Promise
   const interval = Math.max(0, args.int('interval') ?? 5);
   const timeout = args.int('timeout') ?? 3600;
   const deadline = Date.now() + timeout * 1000;
-  const custom = args.str('custom');
+  const customArg = args.str('custom');
+  const custom = customArg !== undefined ? compileQuery(customArg, '--custom') : undefined;
   const bar = ctx.progress(`Waiting for ${t.name}`, 100, 'percent');
   try {
     for (;;) {
@@ -107,7 +108,7 @@ export async function wait(ctx: CommandContext, args: Args, kind: Kind): Promise
         if (args.has('exists')) return undefined;
         if ((args.has('created') || args.has('updated')) && state === 'Succeeded') return undefined;
         if ((args.has('created') || args.has('updated')) && state === 'Failed') throw new CliError(`${KINDS[kind].label} ${t.name} failed (provisioningState Failed).`, { code: 'Failed' });
-        if (custom !== undefined && truthy(search(resource, custom))) return undefined;
+        if (custom !== undefined && truthy(custom.search(resource))) return undefined;
       }
       if (Date.now() >= deadline) throw new CliError(`Wait operation timed-out after ${timeout} seconds.`, { code: 'Timeout' });
       await sleep(Math.min(interval * 1000, Math.max(0, deadline - Date.now())), undefined, { signal: ctx.signal }).catch(() => {

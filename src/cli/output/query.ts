@@ -101,12 +101,12 @@ export interface CompiledQuery {
 }
 
 /** Compiles `--query`; a syntax error is a usage error naming the option. */
-export function compileQuery(expression: string): CompiledQuery {
+export function compileQuery(expression: string, option = '--query'): CompiledQuery {
   let ast: AstNode;
   try {
     ast = compile(expression);
   } catch (err) {
-    throw usageError(`argument --query: invalid jmespath_type value: '${expression}' (${(err as Error).message})`, 'See https://jmespath.org; quote the query for the shell.');
+    throw usageError(`argument ${option}: invalid jmespath_type value: '${expression}' (${(err as Error).message})`, 'See https://jmespath.org; quote the query for the shell.');
   }
   return {
     expression,
@@ -115,7 +115,7 @@ export function compileQuery(expression: string): CompiledQuery {
       try {
         return jmespath.search(data, expression) as unknown;
       } catch (err) {
-        throw usageError(`argument --query: ${(err as Error).message}`);
+        throw usageError(`argument ${option}: ${(err as Error).message}`);
       }
     },
   };
