@@ -51,6 +51,8 @@ interface Backend {
   zones: CountingBlobStore[];
   cleanup(): Promise<void>;
   tableStats?(): Promise<Record<string, { rows: number; bytes: number }>>;
+  /** Average heap bytes of one row per table (pg_column_size of the whole row). */
+  rowSizes?(): Promise<Record<string, number>>;
   /** Refreshes planner statistics (PostgreSQL: what autovacuum does within a minute). */
   analyze?(): Promise<void>;
 }
@@ -86,6 +88,14 @@ async function scaleOutBackend(db: TestDatabase): Promise<Backend> {
     name: 'postgres + s3 (ceph radosgw)',
     catalog,
     analyze: () => catalog.client.exec('ANALYZE'),
+    rowSizes: async () => {
+      const out: Record<string, number> = {};
+      for (const t of ['disks', 'snapshots', 'points', 'families', 'jobs', 'snapshot_creations', 'entries', 'chunks', 'packs']) {
+        const r = await catalog.client.get<{ n: number | null }>(`SELECT ROUND(AVG(pg_column_size(x.*))) AS n FROM ${t} x`);
+        out[t] = Number(r?.n ?? 0);
+      }
+      return out;
+    },
     zones: raw.map((s) => counting(s)),
     cleanup,
     tableStats: async () => {
@@ -200,6 +210,7 @@ async function workload(b: Backend, dir: string): Promise<Record<string, unknown
     if (before && total) {
       out.catalogTotal = total;
     }
+    if (b.rowSizes) out.heapBytesPerRow = await b.rowSizes();
     out.catalogLatency = await catalogLatency(b.catalog, b.analyze);
     out.rssMiB = { start: rss0, end: rssMiB(), heapUsedMiB: Math.round(process.memoryUsage().heapUsed / MiB) };
     return out;

@@ -38,7 +38,7 @@ afterAll(async () => {
 const rss = (): number => Math.round(process.memoryUsage().rss / MiB);
 
 describe.skipIf(skip !== null)(`scale-out memory ${skip ?? ''}`, () => {
-  it('one node, 10 attached 1 TiB disks on postgres + s3: RSS', async () => {
+  it('one node, 10 then 40 attached 1 TiB disks on postgres + s3: RSS', async () => {
     const before = rss();
     const db = await createTestDatabase(pgUrl ?? '', 'memory');
     cleanups.push(() => db.drop());
@@ -83,11 +83,18 @@ describe.skipIf(skip !== null)(`scale-out memory ${skip ?? ''}`, () => {
     await engine.idle();
     for (const [i, s] of snaps.entries()) expect((await engine.snapshots.read(s, i * 97 * MiB, MiB)).length).toBe(MiB);
     const after = rss();
+    // 30 more attached 1 TiB disks with 1 MiB each: the slope is the per-attached-disk cost
+    for (let i = 10; i < 40; i++) {
+      const disk = await createDisk(engine, `d${i}`, 1024);
+      const h = await engine.disks.open(disk.uniqueId);
+      await h.write(i * 97 * MiB, rnd(MiB));
+    }
+    const after40 = rss();
     const heap = Math.round(process.memoryUsage().heapUsed / MiB);
     const external = Math.round(process.memoryUsage().external / MiB);
     const arrayBuffers = Math.round(process.memoryUsage().arrayBuffers / MiB);
     await engine.close();
-    const doc = { rssMiB: { beforeEngine: before, engineOpen: opened, after10Disks: after }, heapUsedMiB: heap, externalMiB: external, arrayBuffersMiB: arrayBuffers };
+    const doc = { rssMiB: { beforeEngine: before, engineOpen: opened, after10Disks: after, after40Disks: after40, perAttachedTiBDisk: Math.round(((after40 - after) / 30) * 10) / 10 }, heapUsedMiB: heap, externalMiB: external, arrayBuffersMiB: arrayBuffers };
     console.log(JSON.stringify({ memory: doc }, null, 2));
     if (process.env.SNAPDISK_FIGURES_OUT) writeFileSync(`${process.env.SNAPDISK_FIGURES_OUT}.memory.json`, JSON.stringify(doc, null, 2));
   }, 600_000);

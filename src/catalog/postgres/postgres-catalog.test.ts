@@ -33,6 +33,18 @@ describe.skipIf(skip !== null)(`PostgreSQL catalog ${skip ?? ''}`, () => {
 
   describeCatalog('postgres 15', open);
 
+  describeCatalog('postgres 15, unnamed statements (for transaction-mode poolers)', async () => {
+    const schema = db.schema();
+    const catalog = await openPostgresCatalog(db.url, { schema, poolSize: 2, preparedStatements: false });
+    return {
+      catalog,
+      dispose: async () => {
+        await catalog.close();
+        await dropSchema(db.url, schema);
+      },
+    };
+  });
+
   it('migrations: versioned, idempotent, and safe when several nodes open at once', async () => {
     const schema = db.schema();
     const nodes = await Promise.all([1, 2, 3].map(() => openPostgresCatalog(db.url, { schema, poolSize: 2 })));

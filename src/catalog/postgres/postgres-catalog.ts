@@ -80,7 +80,7 @@ export async function openPostgresCatalog(url: string, options: PostgresOptions 
   let client: PostgresClient;
   try {
     // migrations hold one connection for the lock and use another: at least two
-    client = new PostgresClient(createPool(url, { ...options, poolSize: Math.max(2, options.poolSize ?? 10) }), url);
+    client = new PostgresClient(createPool(url, { ...options, poolSize: Math.max(2, options.poolSize ?? 10) }), url, options);
   } catch (err) {
     throw new SnapdiskError('InvalidParameter', `config: catalog.url ${where} is not usable: ${messageOf(err)}`, { cause: err });
   }

@@ -40,6 +40,11 @@ export interface PostgresOptions {
   statementTimeoutMs?: number;
   /** `application_name` seen in `pg_stat_activity` (default `snapdisk`). */
   applicationName?: string;
+  /**
+   * Named server-side prepared statements (default true). Set false behind a pooler that cannot
+   * track them (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+   */
+  preparedStatements?: boolean;
 }
 
 const INT8 = 20;
@@ -93,6 +98,8 @@ interface Prepared {
 /** Statement texts turned into positional form, shared by every client of the process. */
 class StatementCache {
   private readonly map = new Map<string, Prepared>();
+
+  constructor(readonly named = true) {}
   private readonly multi = new Map<string, MultiRowInsert | null>();
 
   get(sql: string): Prepared {
@@ -122,7 +129,7 @@ async function runQuery(on: Queryable, cache: StatementCache, where: string, sql
     throw new RangeError(`statement has ${p.count} placeholders but ${params.length} values: ${sql.slice(0, 120)}`);
   }
   try {
-    return await on.query({ name: p.name, text: p.text, values: params as unknown[] });
+    return await on.query({ ...(cache.named ? { name: p.name } : {}), text: p.text, values: params as unknown[] });
   } catch (err) {
     throw mapPgError(err, where);
   }
@@ -163,7 +170,7 @@ export class PostgresClient implements SqlClient {
   readonly dialect = 'postgres' as const;
   /** The server, password masked, for messages. */
   readonly where: string;
-  private readonly cache = new StatementCache();
+  private readonly cache: StatementCache;
   /** Resolves when the open transaction ends; null when none is open. */
   private txDone: Promise<void> | null = null;
   private closed = false;
@@ -171,8 +178,10 @@ export class PostgresClient implements SqlClient {
   constructor(
     private readonly pool: pg.Pool,
     url: string,
+    options: Pick<PostgresOptions, 'preparedStatements'> = {},
   ) {
     this.where = maskUrl(url);
+    this.cache = new StatementCache(options.preparedStatements ?? true);
   }
 
   async all<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T[]> {
