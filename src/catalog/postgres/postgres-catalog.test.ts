@@ -131,6 +131,56 @@ describe.skipIf(skip !== null)(`PostgreSQL catalog ${skip ?? ''}`, () => {
     }
   });
 
+  it('GC on one node never deletes a chunk a writer on another node is committing, in either order', async () => {
+    const schema = db.schema();
+    const writer = await openPostgresCatalog(db.url, { schema, poolSize: 3 });
+    const gc = await openPostgresCatalog(db.url, { schema, poolSize: 3 });
+    try {
+      await writer.insertFamily({ id: 'f', region: 'r', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
+      const locs = await writer.addPack('r', { key: 'p', sizeBytes: 1, zones: [] }, [1, 2].map((n) => ({ hash: Buffer.alloc(32, n), offset: 0, storedLength: 1, rawLength: 1, codec: 0 })));
+      const [x, y] = [...locs.values()].map((l) => l.id);
+      if (x === undefined || y === undefined) throw new Error('no chunks');
+      // writer first: GC waits for its commit, then sees the new entry and keeps the chunk
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      let locked: () => void = () => undefined;
+      const haveLock = new Promise<void>((r) => (locked = r));
+      const commit = writer.transaction(async (tx) => {
+        expect([...(await tx.existingChunks([x]))]).toEqual([x]);
+        locked();
+        await gate;
+        await tx.insertEntries('f', 1, [{ block: 0, chunkId: x }]);
+      });
+      await haveLock;
+      const sweep = gc.deleteChunksIfUnreferenced([x]);
+      await new Promise((r) => setTimeout(r, 200));
+      release();
+      await commit;
+      expect(await sweep).toEqual([]);
+      // GC first: the writer's check finds the chunk gone and must retry
+      let gcRelease: () => void = () => undefined;
+      const gcGate = new Promise<void>((r) => (gcRelease = r));
+      let gcLocked: () => void = () => undefined;
+      const gcHasLock = new Promise<void>((r) => (gcLocked = r));
+      const sweep2 = gc.client.transaction(async (tx) => {
+        await tx.all('SELECT id FROM chunks WHERE id = ? FOR UPDATE', [y]);
+        gcLocked();
+        await gcGate;
+        await tx.run('DELETE FROM chunks WHERE id = ? AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.chunk_id = chunks.id)', [y]);
+      });
+      await gcHasLock;
+      const check = writer.transaction((tx) => tx.existingChunks([y]));
+      await new Promise((r) => setTimeout(r, 200));
+      gcRelease();
+      await sweep2;
+      expect([...(await check)]).toEqual([]);
+    } finally {
+      await writer.close();
+      await gc.close();
+      await dropSchema(db.url, schema);
+    }
+  });
+
   it('a transaction that fails rolls back on its own connection; the pool stays usable', async () => {
     const { catalog, dispose } = await open();
     try {

@@ -55,6 +55,49 @@ export class PostgresCatalog extends SqlCatalog {
     return entryQueries.changedBytes(this.client, familyId, afterPoint, upToPoint);
   }
 
+  // -- GC against writers on other nodes ------------------------------------------------------
+  //
+  // A writer commits entries that reuse deduplicated chunks after `existingChunks` inside its
+  // transaction; GC deletes chunks no entry references. Under READ COMMITTED two nodes could
+  // interleave (GC's NOT EXISTS does not see the writer's uncommitted entry). Row locks order them:
+  //   writer  SELECT … FOR SHARE (existingChunks)  → insert entries → COMMIT
+  //   GC      SELECT … FOR UPDATE (same rows)      → DELETE … NOT EXISTS (a new statement: it sees
+  //           every entry committed before the lock was granted) → COMMIT
+  // If the writer locks first, GC waits and then sees its entries; if GC locks first, the writer's
+  // FOR SHARE skips the deleted rows, `existingChunks` reports them missing and the batch retries.
+
+  override async existingChunks(ids: ReadonlyArray<number>): Promise<Set<number>> {
+    const out = new Set<number>();
+    const sorted = [...new Set(ids)].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length; i += 500) {
+      const part = sorted.slice(i, i + 500);
+      const rows = await this.client.all<{ id: number }>(
+        `SELECT id FROM chunks WHERE id IN (${part.map(() => '?').join(', ')}) ORDER BY id FOR SHARE`,
+        part,
+      );
+      for (const r of rows) out.add(Number(r.id));
+    }
+    return out;
+  }
+
+  override async deleteChunksIfUnreferenced(ids: ReadonlyArray<number>): Promise<number[]> {
+    const deleted: number[] = [];
+    const sorted = [...new Set(ids)].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length; i += 500) {
+      const part = sorted.slice(i, i + 500);
+      const marks = part.map(() => '?').join(', ');
+      await this.client.transaction(async (tx) => {
+        await tx.all(`SELECT id FROM chunks WHERE id IN (${marks}) ORDER BY id FOR UPDATE`, part);
+        const rows = await tx.all<{ id: number }>(
+          `DELETE FROM chunks WHERE id IN (${marks}) AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.chunk_id = chunks.id) RETURNING id`,
+          part,
+        );
+        for (const r of rows) deleted.push(Number(r.id));
+      });
+    }
+    return deleted.sort((a, b) => a - b);
+  }
+
   // -- several nodes ---------------------------------------------------------------------------
 
   /** Claims runnable jobs (queued, or running but stale) for this node; see job-claims.ts. */
