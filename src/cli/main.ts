@@ -12,6 +12,7 @@
  * --only-show-errors, --help), runs it against the server in effect, prints the result through
  * --query and -o, and maps failures to az's exit codes (1 error, 2 usage, 3 not found).
  */
+import { setMaxListeners } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from './args.js';
 import { CommandContext } from './command.js';
@@ -132,6 +133,8 @@ async function runClient(argv: readonly string[], io: ClientIo): Promise<number>
     return 0;
   }
   const controller = new AbortController();
+  // every request in flight listens to the signal (up to --parallel 32 transfers)
+  setMaxListeners(256, controller.signal);
   const onSignal = (): void => controller.abort();
   const signals = (io as { signals?: boolean }).signals === true;
   let ctx: CommandContext | undefined;
