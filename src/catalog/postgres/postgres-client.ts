@@ -26,7 +26,8 @@
 import pg from 'pg';
 import type { PoolClient, QueryResult } from 'pg';
 import type { SqlClient, SqlValue } from '../sql-client.js';
-import { mapPgError, maskUrl } from './errors.js';
+import { SnapdiskError } from '../../core/errors.js';
+import { isTransientPgError, mapPgError, maskUrl } from './errors.js';
 import { expandValues, toPositional, type MultiRowInsert } from './sql-text.js';
 
 export interface PostgresOptions {
@@ -240,7 +241,7 @@ export class PostgresClient implements SqlClient {
           return result;
         } catch (err) {
           await conn.query({ text: 'ROLLBACK' }).catch(() => {
-            broken = true;
+            broken = true; // the connection itself failed: do not hand it out again
           });
           throw err;
         }
@@ -265,7 +266,7 @@ export class PostgresClient implements SqlClient {
     try {
       return await fn(conn);
     } catch (err) {
-      if (mapPgError(err, this.where) !== err) broken = true;
+      broken = isTransientPgError(err instanceof SnapdiskError && err.cause !== undefined ? err.cause : err);
       throw err;
     } finally {
       conn.release(broken);
