@@ -53,11 +53,11 @@ const processIo: ClientIo & { signals: true } = {
 export function rootHelp(): string {
   const top = COMMANDS.filter((c) => !c.name.includes(' ')).map((c) => ({ name: c.name, summary: c.summary }));
   const groups = GROUPS.filter((g) => !g.name.includes(' '));
-  return groupHelp('', 'Self-hosted managed disks with incremental snapshots, driven like the Azure CLI.', groups, [
+  return `Usage: snapdisk <command> [options]\n${groupHelp('', 'Self-hosted managed disks with incremental snapshots, driven like the Azure CLI.', groups, [
     { name: 'serve', summary: 'Run the server: Resource Manager API, identity, SAS data plane, NBD.' },
     ...top,
     { name: 'version', summary: 'Show the version.' },
-  ]);
+  ])}`;
 }
 
 /** Runs one command; resolves with the process exit code. */
@@ -125,7 +125,7 @@ async function runClient(argv: readonly string[], io: ClientIo): Promise<number>
       io.stderr(formatError(usageError(`'${words[n] ?? ''}' is misspelled or not recognized by the system.`, `See 'snapdisk ${group} --help'.`)));
       return ExitCode.usage;
     }
-    io.stderr(formatError(usageError(`'${words[0] ?? argv[0] ?? ''}' is misspelled or not recognized by the system.`, "See 'snapdisk --help'.")));
+    io.stderr(formatError(usageError(`unknown command '${words[0] ?? argv[0] ?? ''}': it is misspelled or not recognized by the system.`, "See 'snapdisk --help'.")));
     return ExitCode.usage;
   }
   if (helpRequested(rest)) {

@@ -79,6 +79,9 @@ describe('cli: differential backup chain', () => {
         // the diff lists only blocks touched since the previous snapshot
         const ranges = (await t.run(`snapshot diff -g backup --from s${k - 1} --to ${snap}`)).json<Array<{ kind: string; offset: number; length: number }>>();
         expect(ranges.length).toBeGreaterThan(0);
+        // the same list when it comes one range per page (NextMarker paging)
+        const paged = await t.run(`snapshot diff -g backup --from s${k - 1} --to ${snap}`, { env: { SNAPDISK_PAGE_LIST_SIZE: '1' } });
+        expect(paged.json()).toEqual(ranges);
         for (const r of ranges) {
           for (let b = Math.floor(r.offset / BLOCK_SIZE); b < Math.ceil((r.offset + r.length) / BLOCK_SIZE); b++) expect(touched.has(b), `${r.kind} block ${b}`).toBe(true);
         }

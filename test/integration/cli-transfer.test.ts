@@ -165,7 +165,7 @@ describe('cli: download', () => {
     const again = await t.run(`snapshot download -g rg -n dl-s1 --file ${raw}`);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('--overwrite');
-    expect((await t.run(`snapshot download -g rg -n dl-s1 --file ${raw} --overwrite --parallel 1 -o none`)).code).toBe(0);
+    expect((await t.run(`snapshot download -g rg -n dl-s1 --file ${raw} --overwrite --parallel 1 -o none`, { env: { SNAPDISK_PAGE_LIST_SIZE: '1' } })).code).toBe(0);
     await expectImage(raw, size, regions);
 
     const vhd = join(t.dir, 'dl.vhd');

@@ -15,6 +15,12 @@ import type { Target, WireResource } from '../resources.js';
 /** Default SAS lifetime of data commands: long enough for big transfers, revoked at the end. */
 export const DEFAULT_DURATION = 86_400;
 
+/** `SNAPDISK_PAGE_LIST_SIZE`: page-list page size (tests exercise paging with small pages). */
+function pageSize(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.SNAPDISK_PAGE_LIST_SIZE);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 10_000) : 10_000;
+}
+
 export interface Access {
   url: string;
   blob: BlobClient;
@@ -43,7 +49,7 @@ export async function grant(ctx: CommandContext, t: Target, opts: GrantOptions =
   let released = false;
   return {
     url: out.accessSAS,
-    blob: new BlobClient(ctx.http(), out.accessSAS, ctx.signal),
+    blob: new BlobClient(ctx.http(), out.accessSAS, ctx.signal, pageSize(ctx.env)),
     resource,
     async release() {
       if (released) return;

@@ -47,6 +47,8 @@ export class BlobClient {
     /** The SAS URL. */
     readonly url: string,
     private readonly signal?: AbortSignal,
+    /** `maxresults` of page lists (the server's cap is 10000; tests use small pages). */
+    private readonly pageSize = 10_000,
   ) {}
 
   private withQuery(extra: Record<string, string>): string {
@@ -98,7 +100,7 @@ export class BlobClient {
     let marker = '';
     const range: Record<string, string> = opts.start !== undefined && opts.end !== undefined ? { 'x-ms-range': `bytes=${opts.start}-${opts.end - 1}` } : {};
     for (;;) {
-      const url = this.withQuery({ comp: 'pagelist', maxresults: '10000', ...(marker ? { marker } : {}) });
+      const url = this.withQuery({ comp: 'pagelist', maxresults: String(this.pageSize), ...(marker ? { marker } : {}) });
       const headers = { ...range, ...(opts.previousUrl !== undefined ? { 'x-ms-previous-snapshot-url': opts.previousUrl } : {}) };
       const res = await this.send('GET', url, headers, undefined, 'Get Page Ranges');
       const xml = res.body.toString('utf8');
