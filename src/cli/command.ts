@@ -5,7 +5,8 @@
  * in effect, logging by verbosity, progress bars, confirmation, cancellation).
  *
  * A command returns its result (printed through --query and -o by main.ts) or undefined for no
- * output, and throws `CliError` for failures.
+ * output, and throws `CliError` for failures. The connection is resolved on first use, so
+ * commands that never call `arm()`/`http()` (apply-diff, logout) work without a server.
  */
 
 import type { Args, OptionSpec } from './args.js';
@@ -49,8 +50,6 @@ export interface CommandSpec {
   examples: readonly Example[];
   /** az's table transformer (a JMESPath applied to each item, or a function), without --query. */
   transformer?: TableTransformer;
-  /** False for commands that need no server (apply-diff, logout). Default true. */
-  needsServer?: boolean;
   run(ctx: CommandContext, args: Args): Promise<unknown>;
 }
 

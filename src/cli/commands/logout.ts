@@ -11,7 +11,6 @@ export const logout: CommandSpec = {
   summary: 'Forget the saved login; commands go back to the local development server.',
   options: [],
   examples: [{ title: 'Log out.', command: 'snapdisk logout' }],
-  needsServer: false,
   run(ctx) {
     const settings = ctx.store.load();
     if (!settings.login) ctx.log.warn('Not logged in: commands already use the local development server.');

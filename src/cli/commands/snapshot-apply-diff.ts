@@ -24,7 +24,6 @@ export const snapshotApplyDiff: CommandSpec = {
     { title: 'Restore the chain into disk.raw.', command: 'for f in snap1.sdiff snap2.sdiff snap3.sdiff; do snapdisk snapshot apply-diff --file $f --target disk.raw || break; done' },
     { title: 'Check a backup file.', command: 'snapdisk snapshot apply-diff --file snap2.sdiff --target disk.raw --check' },
   ],
-  needsServer: false,
   async run(ctx, args) {
     return applyDiff(ctx, resolve(ctx.cwd, args.need('file')), resolve(ctx.cwd, args.need('target')), {
       force: args.flag('force'),
