@@ -84,6 +84,10 @@ describe.skipIf(skip !== null)(`Azure Blob (${url ?? 'none'}) ${skip ?? ''}`, ()
     const body = randomBytes(100_000);
     await Promise.all(Array.from({ length: 8 }, () => store.put('packs/aa/race.pack', body)));
     expect((await store.read('packs/aa/race.pack', 0, body.length)).equals(body)).toBe(true);
+    const into = Buffer.alloc(4096);
+    const view = await store.read('packs/aa/race.pack', 10, 1000, into);
+    expect(view.equals(body.subarray(10, 1010))).toBe(true);
+    expect(view.buffer).toBe(into.buffer); // filled the caller's buffer, nothing allocated
     await expect(store.put('packs/aa/race.pack', Buffer.from('short'))).rejects.toSatisfy(
       (e) => e instanceof SnapdiskError && e.code === 'IntegrityError',
     );

@@ -100,7 +100,7 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async read(key: string, offset: number, length: number): Promise<Buffer> {
+  async read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (length === 0) {
       const info = await this.stat(key);
       if (!info) throw this.missing(key);
@@ -110,7 +110,7 @@ export class AzureBlobStore implements BlobStore {
     let body: Buffer;
     try {
       const res = await this.container.getBlobClient(this.key(key)).download(offset, length, { abortSignal: this.deadline(length) });
-      body = await collect(res.readableStreamBody);
+      body = await collect(res.readableStreamBody, into && into.length >= length ? into : undefined);
     } catch (err) {
       const status = statusOf(err);
       if (status === 404) throw this.missing(key, err);

@@ -136,7 +136,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async read(key: string, offset: number, length: number): Promise<Buffer> {
+  async read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (length === 0) {
       const info = await this.stat(key);
       if (!info) throw this.missing(key);
@@ -149,7 +149,7 @@ export class S3BlobStore implements BlobStore {
         new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: `bytes=${offset}-${offset + length - 1}` }),
         this.deadline(length),
       );
-      body = await collect(res.Body as AsyncIterable<Uint8Array> | undefined);
+      body = await collect(res.Body as AsyncIterable<Uint8Array> | undefined, into && into.length >= length ? into : undefined);
     } catch (err) {
       const status = statusOf(err);
       if (status === 404) throw this.missing(key, err);

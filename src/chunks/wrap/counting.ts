@@ -42,9 +42,9 @@ export class CountingBlobStore implements BlobStore {
     return this.inner.put(key, data);
   }
 
-  async read(key: string, offset: number, length: number): Promise<Buffer> {
+  async read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     this.counts.read++;
-    const b = await this.inner.read(key, offset, length);
+    const b = await this.inner.read(key, offset, length, into);
     this.counts.bytesRead += b.length;
     return b;
   }

@@ -82,12 +82,23 @@ export function checkPrefix(prefix: string): string {
   return prefix;
 }
 
-/** Reads a response body stream to the end. */
-export async function collect(body: AsyncIterable<Uint8Array> | NodeJS.ReadableStream | undefined): Promise<Buffer> {
+/**
+ * Reads a response body stream to the end. With `into`, the bytes are copied into it while they
+ * fit and a view of it is returned (no allocation per read); a longer body falls back to a new
+ * buffer, so the caller's length check still sees the true size.
+ */
+export async function collect(body: AsyncIterable<Uint8Array> | NodeJS.ReadableStream | undefined, into?: Buffer): Promise<Buffer> {
   if (!body) return Buffer.alloc(0);
   const parts: Buffer[] = [];
+  let size = 0;
+  let fits = into !== undefined;
   for await (const part of body as AsyncIterable<Uint8Array | string>) {
-    parts.push(typeof part === 'string' ? Buffer.from(part) : Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+    const b = typeof part === 'string' ? Buffer.from(part) : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+    if (fits && into && size + b.length <= into.length) b.copy(into, size);
+    else fits = false;
+    parts.push(b);
+    size += b.length;
   }
+  if (fits && into) return into.subarray(0, size);
   return parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts);
 }

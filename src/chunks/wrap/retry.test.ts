@@ -69,6 +69,8 @@ describe('retry decorator', () => {
     expect(store.stats).toEqual({ retries: 3, gaveUp: 0 });
     flaky.failures = 2;
     expect((await store.read('packs/a', 1, 2)).toString()).toBe('bc');
+    const into = Buffer.alloc(8);
+    expect((await store.read('packs/a', 0, 3, into)).toString()).toBe('abc');
   });
 
   it('gives up after the last attempt with the original code and the number of tries', async () => {

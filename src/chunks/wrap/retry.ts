@@ -72,8 +72,8 @@ export class RetryingBlobStore implements BlobStore {
     return this.run('put', key, () => this.inner.put(key, data));
   }
 
-  read(key: string, offset: number, length: number): Promise<Buffer> {
-    return this.run('read', key, () => this.inner.read(key, offset, length));
+  read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.run('read', key, () => this.inner.read(key, offset, length, into));
   }
 
   stat(key: string): Promise<BlobInfo | null> {
@@ -174,6 +174,8 @@ export class TimeoutBlobStore implements BlobStore {
   }
 
   read(key: string, offset: number, length: number): Promise<Buffer> {
+    // never passes a caller's `into` down: a call abandoned at the deadline cannot be stopped and
+    // could still write into a buffer the caller has recycled by then
     return this.bound('read', key, this.callMs + Math.ceil((length / 1048576) * this.putMsPerMiB), this.inner.read(key, offset, length));
   }
 
