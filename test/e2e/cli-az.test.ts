@@ -104,7 +104,11 @@ describe.skipIf(!hasAz)('snapdisk and az print the same', () => {
     expect(seen.stdout).toBe('true\nCopy\n'); // az: a bool as a whole tsv row is lower case
     const west = await snapdisk('snapshot create -g rg1 -n by-snapdisk-west -l westus --source by-snapdisk --incremental true --query creationData.createOption -o tsv');
     expect(west.stdout).toBe('CopyStart\n');
-    const azWest = await az('snapshot create -g rg1 -n by-az-west -l westus --source snap1 --incremental true --query creationData.createOption -o tsv');
-    expect(azWest.stdout).toBe('CopyStart\n');
+    // copies of a family go in creation order: az copies a snapshot newer than by-snapdisk
+    await snapdisk('snapshot wait -g rg1 -n by-snapdisk-west --custom "completionPercent==`100`" --interval 1');
+    expect((await az('snapshot create -g rg1 -n by-az --source disk1 --incremental true -o none')).code).toBe(0);
+    const azWest = await az('snapshot create -g rg1 -n by-az-west -l westus --source by-az --incremental true --query creationData.createOption -o tsv');
+    expect(azWest.stdout, azWest.stderr).toBe('CopyStart\n');
+    expect((await snapdisk('snapshot show -g rg1 -n by-az-west --query "[location, incremental]" -o tsv')).stdout).toBe('westus\ntrue\n');
   });
 });
