@@ -10,6 +10,14 @@
  */
 
 import { mkdirSync } from 'node:fs';
+import { openPostgresCatalog } from './catalog/postgres/postgres-catalog.js';
+import type { SqlCatalog } from './catalog/sql-catalog.js';
+import { AzureBlobStore } from './chunks/azure/azure-blob-store.js';
+import { S3BlobStore } from './chunks/s3/s3-blob-store.js';
+import { retry } from './chunks/wrap/retry.js';
+import type { CatalogConfig, ChunkStoreConfig, RetryConfig } from './config/backends.js';
+import { secretFromEnv } from './config/backends.js';
+import type { BlobStore } from './core/ports.js';
 import { join } from 'node:path';
 import { openSqliteCatalog } from './catalog/sqlite/sqlite-catalog.js';
 import { FsBlobStore } from './chunks/fs/fs-blob-store.js';
@@ -42,14 +50,18 @@ export interface OpenedEngine {
 export async function openEngine(opts: OpenEngineOptions): Promise<OpenedEngine> {
   const config = opts.config ?? defaultConfig();
   mkdirSync(opts.dataDir, { recursive: true });
-  const catalog = await openSqliteCatalog(join(opts.dataDir, 'catalog.db'), { durable: opts.durableCatalog ?? true });
+  const catalog = await openCatalog(config.catalog, opts);
   const chunkStores = new Map<string, PackedChunkStore>();
   for (const [region, rc] of Object.entries(config.regions)) {
-    const zoneNames = rc.zones.length > 0 ? rc.zones.map((z) => `zone-${z}`) : ['default'];
+    const zoneIds = rc.zones.length > 0 ? rc.zones : ['default'];
     const zones = [];
-    for (const z of zoneNames) {
-      const store = await new FsBlobStore(join(opts.dataDir, 'chunks', region, z), `${region}/${z}`).init();
-      zones.push({ name: z, store });
+    for (const z of zoneIds) {
+      const name = rc.zones.length > 0 ? `zone-${z}` : 'default';
+      const configured = config.chunkStores[region]?.[z];
+      const store = configured
+        ? await openBlobStore(configured, `${region}/${name}`, config.chunkStoreRetry)
+        : await new FsBlobStore(join(opts.dataDir, 'chunks', region, name), `${region}/${name}`).init();
+      zones.push({ name, store });
     }
     chunkStores.set(region, new PackedChunkStore({ region, zones, index: catalog }));
   }
@@ -63,4 +75,36 @@ export async function openEngine(opts: OpenEngineOptions): Promise<OpenedEngine>
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   return { engine, chunkStores, volumes };
+}
+
+async function openCatalog(c: CatalogConfig, opts: OpenEngineOptions): Promise<SqlCatalog> {
+  if (c.kind === 'sqlite') return openSqliteCatalog(join(opts.dataDir, 'catalog.db'), { durable: opts.durableCatalog ?? true });
+  let url = c.url;
+  const password = secretFromEnv(c.passwordEnv, 'catalog.passwordEnv');
+  if (password !== undefined) {
+    const u = new URL(url);
+    u.password = password;
+    url = u.toString();
+  }
+  return openPostgresCatalog(url, {
+    ...(c.schema !== undefined ? { schema: c.schema } : {}),
+    ...(c.poolSize !== undefined ? { poolSize: c.poolSize } : {}),
+    ...(c.connectTimeoutMs !== undefined ? { connectTimeoutMs: c.connectTimeoutMs } : {}),
+    ...(c.statementTimeoutMs !== undefined ? { statementTimeoutMs: c.statementTimeoutMs } : {}),
+    ...(c.preparedStatements !== undefined ? { preparedStatements: c.preparedStatements } : {}),
+  });
+}
+
+/** A configured zone store; remote ones get the retry decorator (backends never retry themselves). */
+async function openBlobStore(c: ChunkStoreConfig, name: string, r: RetryConfig): Promise<BlobStore> {
+  if (c.kind === 'fs') return new FsBlobStore(c.path, name).init();
+  const policy = { attempts: r.attempts, baseDelayMs: r.baseDelayMs, maxDelayMs: r.maxDelayMs };
+  if (c.kind === 's3') {
+    const { secretAccessKeyEnv, kind: _kind, ...rest } = c;
+    const secret = secretFromEnv(secretAccessKeyEnv, `${name}.secretAccessKeyEnv`) ?? c.secretAccessKey;
+    return retry(await new S3BlobStore({ ...rest, ...(secret !== undefined ? { secretAccessKey: secret } : {}), name }).init(), policy);
+  }
+  const { accountKeyEnv, kind: _kind, ...rest } = c;
+  const key = secretFromEnv(accountKeyEnv, `${name}.accountKeyEnv`) ?? c.accountKey;
+  return retry(await new AzureBlobStore({ ...rest, ...(key !== undefined ? { accountKey: key } : {}), name }).init(), policy);
 }

@@ -723,16 +723,17 @@ export class SqlCatalog implements Catalog {
 
   async enqueueJob(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date): Promise<Job> {
     const openKey = `${kind}|${target}`;
-    const existing = await this.db.get<JobRow>('SELECT * FROM jobs WHERE open_key = ?', [openKey]);
-    if (existing) return toJob(existing);
     const now = at.toISOString();
+    // one statement: two nodes enqueueing the same work at once get the same open job
     const row = await this.db.get<JobRow>(
       `INSERT INTO jobs (kind, target, state, payload, attempts, error, open_key, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, 0, NULL, ?, ?, ?) RETURNING *`,
+       VALUES (?, ?, 'queued', ?, 0, NULL, ?, ?, ?) ON CONFLICT (open_key) DO NOTHING RETURNING *`,
       [kind, target, JSON.stringify(payload), openKey, now, now],
     );
-    if (!row) throw new Error('job insert returned no row');
-    return toJob(row);
+    if (row) return toJob(row);
+    const existing = await this.db.get<JobRow>('SELECT * FROM jobs WHERE open_key = ?', [openKey]);
+    if (!existing) throw new Error(`job ${openKey} vanished while being enqueued`);
+    return toJob(existing);
   }
 
   async openJobs(): Promise<Job[]> {

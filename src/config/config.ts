@@ -8,12 +8,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SnapdiskError } from '../core/errors.js';
 import { DEFAULT_LIMITS, DEFAULT_REGIONS, type Limits, type RegionConfig } from '../core/rules.js';
+import { parseCatalog, parseChunkStore, parseRetry } from './backends.js';
+import type { CatalogConfig, ChunkStoreConfig, RetryConfig } from './backends.js';
 
 export interface SnapdiskConfig {
   regions: Record<string, RegionConfig>;
   limits: Limits;
   /** Hours between background scrubs of every chunk (0: never). */
   scrubIntervalHours: number;
+  catalog: CatalogConfig;
+  /** Per region, per zone (or "default" in a zoneless region): where its packs live (default: DATA). */
+  chunkStores: Record<string, Record<string, ChunkStoreConfig>>;
+  chunkStoreRetry: RetryConfig;
 }
 
 export function defaultConfig(): SnapdiskConfig {
@@ -21,6 +27,9 @@ export function defaultConfig(): SnapdiskConfig {
     regions: Object.fromEntries(Object.entries(DEFAULT_REGIONS).map(([k, v]) => [k, { zones: [...v.zones] }])),
     limits: { ...DEFAULT_LIMITS },
     scrubIntervalHours: 24,
+    catalog: { kind: 'sqlite' },
+    chunkStores: {},
+    chunkStoreRetry: { attempts: 5, baseDelayMs: 100, maxDelayMs: 5000 },
   };
 }
 
@@ -33,35 +42,53 @@ export function parseConfig(doc: unknown, source = 'config.json'): SnapdiskConfi
   const out = defaultConfig();
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) fail(`${source} must hold a JSON object`);
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
-    if (key === 'regions') out.regions = parseRegions(value, source);
+    if (key === 'regions') {
+      const parsed = parseRegions(value, source);
+      out.regions = parsed.regions;
+      out.chunkStores = parsed.chunkStores;
+    } else if (key === 'catalog') out.catalog = parseCatalog(value);
+    else if (key === 'chunkStoreRetry') out.chunkStoreRetry = parseRetry(value);
     else if (key === 'limits') out.limits = parseLimits(value, source);
     else if (key === 'scrubIntervalHours') {
       if (typeof value !== 'number' || !(value >= 0)) fail(`"scrubIntervalHours" in ${source} must be a number of hours ≥ 0 (0 disables the scrub)`);
       out.scrubIntervalHours = value;
-    } else fail(`unknown key "${key}" in ${source} (known keys: regions, limits, scrubIntervalHours)`);
+    } else fail(`unknown key "${key}" in ${source} (known keys: regions, limits, scrubIntervalHours, catalog, chunkStoreRetry)`);
   }
   return out;
 }
 
-function parseRegions(value: unknown, source: string): Record<string, RegionConfig> {
+function parseRegions(
+  value: unknown,
+  source: string,
+): { regions: Record<string, RegionConfig>; chunkStores: Record<string, Record<string, ChunkStoreConfig>> } {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`"regions" in ${source} must be an object`);
   const regions: Record<string, RegionConfig> = {};
+  const chunkStores: Record<string, Record<string, ChunkStoreConfig>> = {};
   for (const [name, r] of Object.entries(value as Record<string, unknown>)) {
     if (!/^[a-z0-9]+$/.test(name)) fail(`region name "${name}" in ${source} must be lowercase letters and digits (like eastus)`);
     if (r === null || typeof r !== 'object' || Array.isArray(r)) fail(`"regions.${name}" in ${source} must be an object`);
-    const entries = Object.entries(r as Record<string, unknown>);
     let zones: string[] = [];
-    for (const [k, v] of entries) {
-      if (k !== 'zones') fail(`unknown key "regions.${name}.${k}" in ${source} (known: zones)`);
-      if (!Array.isArray(v) || !v.every((z) => typeof z === 'string' && /^[A-Za-z0-9-]+$/.test(z))) {
-        fail(`"regions.${name}.zones" in ${source} must be an array of zone names like ["1", "2", "3"]`);
-      }
-      zones = v as string[];
+    let stores: Record<string, ChunkStoreConfig> = {};
+    for (const [k, v] of Object.entries(r as Record<string, unknown>)) {
+      if (k === 'zones') {
+        if (!Array.isArray(v) || !v.every((z) => typeof z === 'string' && /^[A-Za-z0-9-]+$/.test(z))) {
+          fail(`"regions.${name}.zones" in ${source} must be an array of zone names like ["1", "2", "3"]`);
+        }
+        zones = v as string[];
+      } else if (k === 'chunkStores') {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(`"regions.${name}.chunkStores" in ${source} must be an object`);
+        stores = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([z, c]) => [z, parseChunkStore(`regions.${name}.chunkStores.${z}`, c)]));
+      } else fail(`unknown key "regions.${name}.${k}" in ${source} (known: zones, chunkStores)`);
+    }
+    const zoneNames = zones.length > 0 ? zones : ['default'];
+    for (const z of Object.keys(stores)) {
+      if (!zoneNames.includes(z)) fail(`"regions.${name}.chunkStores.${z}" names no zone of ${name} (zones: ${zoneNames.join(', ')})`);
     }
     regions[name] = { zones };
+    chunkStores[name] = stores;
   }
   if (Object.keys(regions).length === 0) fail(`"regions" in ${source} must name at least one region`);
-  return regions;
+  return { regions, chunkStores };
 }
 
 function parseLimits(value: unknown, source: string): Limits {
