@@ -103,9 +103,9 @@ describe.skipIf(!built)('snapdisk serve', () => {
     const none = await runCli([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('Usage: snapdisk <command>');
-    const unknown = await runCli(['disk', 'list']);
+    const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("unknown command 'disk'");
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
     const help = await runCli(['serve', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--nbd-port P3');
