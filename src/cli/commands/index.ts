@@ -38,6 +38,7 @@ import { snapshotRevokeAccess } from './snapshot-revoke-access.js';
 import { snapshotShow } from './snapshot-show.js';
 import { snapshotWait } from './snapshot-wait.js';
 import { usage } from './usage.js';
+import { verify } from './verify.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   login,
@@ -72,6 +73,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   snapshotDiff,
   snapshotExportDiff,
   snapshotApplyDiff,
+  verify,
 ];
 
 export const GROUPS: readonly GroupEntry[] = [
