@@ -18,7 +18,7 @@ import { retry } from './chunks/wrap/retry.js';
 import type { CatalogConfig, ChunkStoreConfig, RetryConfig } from './config/backends.js';
 import { secretFromEnv } from './config/backends.js';
 import type { BlobStore } from './core/ports.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openSqliteCatalog } from './catalog/sqlite/sqlite-catalog.js';
 import { FsBlobStore } from './chunks/fs/fs-blob-store.js';
 import { PackedChunkStore } from './chunks/packed-chunk-store.js';
@@ -28,6 +28,7 @@ import type { ChunkStore, Clock } from './core/ports.js';
 import { systemClock } from './core/ports.js';
 import type { Logger } from './engine/context.js';
 import { Engine } from './engine/engine.js';
+import type { NodeIdentity } from './engine/leases.js';
 import { FileVolumeStore } from './volumes/file/file-volume-store.js';
 
 export interface OpenEngineOptions {
@@ -39,6 +40,8 @@ export interface OpenEngineOptions {
   durableCatalog?: boolean;
   /** Grace period of garbage collection in ms. */
   gcGraceMs?: number;
+  /** Overrides `config.node` (tests run several nodes in one process). */
+  node?: NodeIdentity;
 }
 
 export interface OpenedEngine {
@@ -65,13 +68,14 @@ export async function openEngine(opts: OpenEngineOptions): Promise<OpenedEngine>
     }
     chunkStores.set(region, new PackedChunkStore({ region, zones, index: catalog }));
   }
-  const volumes = new FileVolumeStore(join(opts.dataDir, 'volumes'));
+  const volumes = new FileVolumeStore(config.volumesPath ? resolve(opts.dataDir, config.volumesPath) : join(opts.dataDir, 'volumes'));
   const engine = await Engine.open({
     catalog,
     chunkStores: chunkStores as Map<string, ChunkStore>,
     volumes,
     config: { ...config, ...(opts.gcGraceMs !== undefined ? { gcGraceMs: opts.gcGraceMs } : {}) },
     clock: opts.clock ?? systemClock,
+    node: opts.node ?? { id: config.node.id, url: config.node.url, nbd: null, leaseMs: config.node.leaseSeconds * 1000 },
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   return { engine, chunkStores, volumes };

@@ -103,6 +103,8 @@ async function ensureSubscriptions(engine: Engine, creds: DevCredentials): Promi
 export async function startSnapdisk(options: SnapdiskOptions): Promise<RunningServer> {
   const config = resolveConfig(options);
   const host = options.host ?? '127.0.0.1';
+  if (process.env.SNAPDISK_NODE_ID) config.node = { ...config.node, id: process.env.SNAPDISK_NODE_ID };
+  if (process.env.SNAPDISK_NODE_URL) config.node = { ...config.node, url: process.env.SNAPDISK_NODE_URL };
   const { engine } = await openEngine({
     dataDir: options.dataDir,
     config,
@@ -129,6 +131,9 @@ export async function startSnapdisk(options: SnapdiskOptions): Promise<RunningSe
     registerBlobRoutes(router, { engine, sas });
     // NBD: started through the hook (cli/serve.ts wires the NBD server of src/nbd here).
     const nbd = options.nbd ? await options.nbd(engine, { host, port: options.nbdPort ?? DEFAULT_PORTS.nbd }) : undefined;
+    // several nodes: where other nodes send requests for the disks this node serves
+    engine.leases.node.url ??= servers.httpsUrl;
+    if (nbd) engine.leases.node.nbd = `${host}:${nbd.port}`;
     ready = true;
     return running(options.dataDir, engine, identity, servers, arm, nbd);
   } catch (err) {

@@ -184,6 +184,25 @@ CREATE TABLE family_replicas (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'several nodes: node registry, disk leases, job owners',
+    sql: `
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  url TEXT,
+  nbd TEXT,
+  heartbeat_at TEXT NOT NULL
+);
+CREATE TABLE disk_leases (
+  disk_id TEXT PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  epoch {{int}} NOT NULL,
+  expires_at TEXT NOT NULL
+);
+ALTER TABLE jobs ADD COLUMN node_id TEXT;
+`,
+  },
 ];
 
 function render(sql: string, dialect: Dialect): string {

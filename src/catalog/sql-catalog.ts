@@ -21,7 +21,7 @@ import type {
   SnapshotRecord,
   Subscription,
 } from '../core/model.js';
-import type { Catalog, EntryRow, NewChunk, NewEntry, PackRecord } from '../core/ports.js';
+import type { Catalog, EntryRow, Lease, NewChunk, NewEntry, NodeInfo, PackRecord } from '../core/ports.js';
 import type { SqlClient, SqlValue } from './sql-client.js';
 
 const key = (s: string): string => s.toLowerCase();
@@ -717,6 +717,79 @@ export class SqlCatalog implements Catalog {
       for (const r of rows) out.push({ familyId: r.family_id, point: Number(r.point), block: Number(r.block), chunkId: Number(r.chunk_id) });
     }
     return out;
+  }
+
+  // -- nodes and leases ---------------------------------------------------------------------
+
+  async heartbeat(node: NodeInfo): Promise<void> {
+    await this.db.run(
+      `INSERT INTO nodes (id, url, nbd, heartbeat_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET url = excluded.url, nbd = excluded.nbd, heartbeat_at = excluded.heartbeat_at`,
+      [node.id, node.url, node.nbd, node.heartbeatAt],
+    );
+  }
+
+  async getNode(id: string): Promise<NodeInfo | null> {
+    const r = await this.db.get<{ id: string; url: string | null; nbd: string | null; heartbeat_at: string }>('SELECT * FROM nodes WHERE id = ?', [id]);
+    return r ? { id: r.id, url: r.url, nbd: r.nbd, heartbeatAt: r.heartbeat_at } : null;
+  }
+
+  async acquireLease(diskId: string, nodeId: string, expiresAt: Date, now: Date): Promise<Lease | null> {
+    const row = await this.db.get<{ disk_id: string; node_id: string; epoch: number; expires_at: string }>(
+      `INSERT INTO disk_leases (disk_id, node_id, epoch, expires_at) VALUES (?, ?, 1, ?)
+       ON CONFLICT (disk_id) DO UPDATE SET
+         epoch = disk_leases.epoch + CASE WHEN disk_leases.node_id = excluded.node_id THEN 0 ELSE 1 END,
+         node_id = excluded.node_id,
+         expires_at = excluded.expires_at
+       WHERE disk_leases.node_id = excluded.node_id OR disk_leases.expires_at < ?
+       RETURNING *`,
+      [diskId, nodeId, expiresAt.toISOString(), now.toISOString()],
+    );
+    return row ? { diskId: row.disk_id, nodeId: row.node_id, epoch: Number(row.epoch), expiresAt: row.expires_at } : null;
+  }
+
+  async renewLeases(nodeId: string, diskIds: ReadonlyArray<string>, expiresAt: Date): Promise<Set<string>> {
+    const held = new Set<string>();
+    for (let i = 0; i < diskIds.length; i += 500) {
+      const part = diskIds.slice(i, i + 500);
+      const rows = await this.db.all<{ disk_id: string }>(
+        `UPDATE disk_leases SET expires_at = ? WHERE node_id = ? AND disk_id IN (${placeholders(part.length)}) RETURNING disk_id`,
+        [expiresAt.toISOString(), nodeId, ...part],
+      );
+      for (const r of rows) held.add(r.disk_id);
+    }
+    return held;
+  }
+
+  async getLease(diskId: string): Promise<Lease | null> {
+    const r = await this.db.get<{ disk_id: string; node_id: string; epoch: number; expires_at: string }>('SELECT * FROM disk_leases WHERE disk_id = ?', [diskId]);
+    return r ? { diskId: r.disk_id, nodeId: r.node_id, epoch: Number(r.epoch), expiresAt: r.expires_at } : null;
+  }
+
+  async releaseLease(diskId: string, nodeId: string): Promise<void> {
+    await this.db.run('DELETE FROM disk_leases WHERE disk_id = ? AND node_id = ?', [diskId, nodeId]);
+  }
+
+  async holdsLease(diskId: string, nodeId: string, epoch: number): Promise<boolean> {
+    const r = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM disk_leases WHERE disk_id = ? AND node_id = ? AND epoch = ?', [
+      diskId,
+      nodeId,
+      epoch,
+    ]);
+    return Number(r?.n ?? 0) === 1;
+  }
+
+  async setJobOwner(jobId: number, from: string | null, to: string): Promise<boolean> {
+    const r =
+      from === null
+        ? await this.db.run('UPDATE jobs SET node_id = ? WHERE id = ? AND node_id IS NULL', [to, jobId])
+        : await this.db.run('UPDATE jobs SET node_id = ? WHERE id = ? AND node_id = ?', [to, jobId, from]);
+    return r.changes === 1;
+  }
+
+  async jobOwner(jobId: number): Promise<string | null> {
+    const r = await this.db.get<{ node_id: string | null }>('SELECT node_id FROM jobs WHERE id = ?', [jobId]);
+    return r?.node_id ?? null;
   }
 
   // -- jobs -------------------------------------------------------------------------------------

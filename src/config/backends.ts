@@ -132,3 +132,12 @@ export function secretFromEnv(name: string | undefined, what: string): string | 
   if (v === undefined || v === '') fail(`${what}: the environment variable ${name} is not set`);
   return v;
 }
+
+export function parseNode(value: unknown): { id: string; url: string | null; leaseSeconds: number } {
+  const obj = checkFields('node', value, { id: 'string', url: 'string', leaseSeconds: 'number' }, ['id']);
+  const id = obj.id as string;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) fail(`"node.id" must be 1-64 letters, digits, '.', '_' or '-', not ${JSON.stringify(id)}`);
+  const lease = (obj.leaseSeconds as number | undefined) ?? 30;
+  if (!(lease >= 1)) fail('"node.leaseSeconds" must be at least 1');
+  return { id, url: (obj.url as string | undefined) ?? null, leaseSeconds: lease };
+}

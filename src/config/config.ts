@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SnapdiskError } from '../core/errors.js';
 import { DEFAULT_LIMITS, DEFAULT_REGIONS, type Limits, type RegionConfig } from '../core/rules.js';
-import { parseCatalog, parseChunkStore, parseRetry } from './backends.js';
+import { parseCatalog, parseChunkStore, parseNode, parseRetry } from './backends.js';
 import type { CatalogConfig, ChunkStoreConfig, RetryConfig } from './backends.js';
 
 export interface SnapdiskConfig {
@@ -20,6 +20,10 @@ export interface SnapdiskConfig {
   /** Per region, per zone (or "default" in a zoneless region): where its packs live (default: DATA). */
   chunkStores: Record<string, Record<string, ChunkStoreConfig>>;
   chunkStoreRetry: RetryConfig;
+  /** Where disk heads live (default DATA/volumes): a node's local disk, or storage nodes share. */
+  volumesPath: string | null;
+  /** This node, when several share the catalog: id, advertised HTTPS URL, lease time. */
+  node: { id: string; url: string | null; leaseSeconds: number };
 }
 
 export function defaultConfig(): SnapdiskConfig {
@@ -30,6 +34,8 @@ export function defaultConfig(): SnapdiskConfig {
     catalog: { kind: 'sqlite' },
     chunkStores: {},
     chunkStoreRetry: { attempts: 5, baseDelayMs: 100, maxDelayMs: 5000 },
+    node: { id: 'local', url: null, leaseSeconds: 30 },
+    volumesPath: null,
   };
 }
 
@@ -48,11 +54,16 @@ export function parseConfig(doc: unknown, source = 'config.json'): SnapdiskConfi
       out.chunkStores = parsed.chunkStores;
     } else if (key === 'catalog') out.catalog = parseCatalog(value);
     else if (key === 'chunkStoreRetry') out.chunkStoreRetry = parseRetry(value);
+    else if (key === 'node') out.node = parseNode(value);
+    else if (key === 'volumesPath') {
+      if (typeof value !== 'string' || value === '') fail(`"volumesPath" in ${source} must be a directory path`);
+      out.volumesPath = value;
+    }
     else if (key === 'limits') out.limits = parseLimits(value, source);
     else if (key === 'scrubIntervalHours') {
       if (typeof value !== 'number' || !(value >= 0)) fail(`"scrubIntervalHours" in ${source} must be a number of hours ≥ 0 (0 disables the scrub)`);
       out.scrubIntervalHours = value;
-    } else fail(`unknown key "${key}" in ${source} (known keys: regions, limits, scrubIntervalHours, catalog, chunkStoreRetry)`);
+    } else fail(`unknown key "${key}" in ${source} (known keys: regions, limits, scrubIntervalHours, catalog, chunkStoreRetry, node, volumesPath)`);
   }
   return out;
 }

@@ -43,7 +43,17 @@ export interface ErrorOptions {
   target?: string;
   /** For rate limits: seconds after which a retry may succeed (`Retry-After`). */
   retryAfterSeconds?: number;
+  /** The node that serves the resource instead (several nodes): surfaces redirect there. */
+  owner?: ResourceOwner;
   cause?: unknown;
+}
+
+export interface ResourceOwner {
+  node: string;
+  /** Base URL of that node's HTTPS endpoint. */
+  url: string | null;
+  /** host:port of its NBD server. */
+  nbd: string | null;
 }
 
 export class SnapdiskError extends Error {
@@ -51,6 +61,7 @@ export class SnapdiskError extends Error {
   readonly hint?: string;
   readonly target?: string;
   readonly retryAfterSeconds?: number;
+  readonly owner?: ResourceOwner;
 
   constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -59,6 +70,7 @@ export class SnapdiskError extends Error {
     if (options.hint !== undefined) this.hint = options.hint;
     if (options.target !== undefined) this.target = options.target;
     if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options.owner !== undefined) this.owner = options.owner;
   }
 
   /** The message with its hint, for surfaces that show one line. */

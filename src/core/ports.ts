@@ -332,7 +332,44 @@ export interface JobCatalog {
   touchJob(id: number, payload: Record<string, unknown>, at: Date): Promise<void>;
 }
 
-export interface Catalog extends ResourceCatalog, MapCatalog, GcCatalog, JobCatalog, ChunkIndex {
+export interface NodeInfo {
+  id: string;
+  /** Base URL of its HTTPS endpoint (for redirects), when known. */
+  url: string | null;
+  /** host:port of its NBD server, when known. */
+  nbd: string | null;
+  heartbeatAt: string;
+}
+
+export interface Lease {
+  diskId: string;
+  nodeId: string;
+  epoch: number;
+  expiresAt: string;
+}
+
+/**
+ * Several nodes on one catalog: each disk's head is served by the node holding its lease; the
+ * epoch grows whenever the lease changes hands, and writes that change a disk's maps check it
+ * (fencing), so a node that lost its lease can never commit.
+ */
+export interface NodeCatalog {
+  heartbeat(node: NodeInfo): Promise<void>;
+  getNode(id: string): Promise<NodeInfo | null>;
+  /** Takes or renews the lease when free, expired or already ours; null when another node holds it. */
+  acquireLease(diskId: string, nodeId: string, expiresAt: Date, now: Date): Promise<Lease | null>;
+  /** Extends every lease of `nodeId` among `diskIds`; returns the disks still held. */
+  renewLeases(nodeId: string, diskIds: ReadonlyArray<string>, expiresAt: Date): Promise<Set<string>>;
+  getLease(diskId: string): Promise<Lease | null>;
+  releaseLease(diskId: string, nodeId: string): Promise<void>;
+  /** Fencing check inside a transaction: the lease is still (nodeId, epoch). */
+  holdsLease(diskId: string, nodeId: string, epoch: number): Promise<boolean>;
+  /** Compare-and-set of a job's owner node (null: any node may take it). */
+  setJobOwner(jobId: number, from: string | null, to: string): Promise<boolean>;
+  jobOwner(jobId: number): Promise<string | null>;
+}
+
+export interface Catalog extends ResourceCatalog, MapCatalog, GcCatalog, JobCatalog, ChunkIndex, NodeCatalog {
   /**
    * Runs `fn` in one transaction: all its writes commit together or not at all. Calls on the
    * outer catalog wait until the transaction ends. Do not do slow I/O inside.

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { SnapdiskError } from '../core/errors.js';
 import type { Limits, RegionConfig } from '../core/rules.js';
 import type { Catalog, ChunkStore, Clock, VolumeStore } from '../core/ports.js';
+import type { NodeIdentity } from './leases.js';
 
 export interface EngineConfig {
   regions: Record<string, RegionConfig>;
@@ -35,6 +36,8 @@ export interface EngineDeps {
   config: EngineConfig;
   clock: Clock;
   logger?: Logger;
+  /** This node when several share the catalog (default: one node called "local"). */
+  node?: NodeIdentity;
 }
 
 export class EngineContext {

@@ -137,7 +137,7 @@ export class Disks {
     const base = this.newRecord(spec, location, sku, zones);
     const disk = await this.initialize(base, spec);
     await this.ctx.catalog.insertDisk(disk);
-    const rt = await this.runtimes.get(disk);
+    const rt = await this.runtimes.get(disk, { create: true });
     await rt.flush();
     if (disk.hydration === 'hydrating') {
       const job = await this.ctx.catalog.enqueueJob('hydrate', disk.uniqueId, {}, this.ctx.now());
@@ -389,7 +389,8 @@ export class Disks {
     if (disk.diskState === 'ActiveSAS' || disk.diskState === 'ActiveUpload') {
       throw notAllowed(`Disk ${disk.name} has an active SAS (${disk.diskState}) and cannot be deleted.`, 'Revoke access first (endGetAccess).');
     }
-    // snapshots still copying out of this head must finish first
+    // the node serving the head deletes it; snapshots still copying out of it finish first
+    await this.runtimes.claim(disk.uniqueId);
     while (rt && rt.pending.length > 0) await new Promise((r) => setTimeout(r, 20));
     await this.records.locks.run(disk.uniqueId, async () => {
       await this.ctx.catalog.transaction(async (tx) => {
@@ -397,7 +398,7 @@ export class Disks {
         if (disk.familyId) await tx.updateFamilyDisk(disk.familyId, null);
         await tx.revokeGrants(disk.uniqueId, this.ctx.now());
       });
-      this.runtimes.unload(disk.uniqueId);
+      await this.runtimes.unload(disk.uniqueId);
       await this.ctx.volumes.remove(disk.uniqueId);
     });
     if (disk.familyId) {
@@ -460,10 +461,14 @@ export class Disks {
     });
   }
 
-  /** After a restart no connection survives: Attached disks go back to Unattached. */
-  async resetAttachments(): Promise<void> {
+  /**
+   * After a restart no connection survives: Attached disks this node served (or that no live node
+   * serves) go back to Unattached.
+   */
+  async resetAttachments(mine: (diskId: string) => Promise<boolean>): Promise<void> {
     for (const d of await this.ctx.catalog.listDisks({})) {
-      if (d.diskState === 'Attached') await this.records.mutate(d.uniqueId, (x) => ({ ...x, diskState: 'Unattached', managedBy: null }));
+      if (d.diskState !== 'Attached' || !(await mine(d.uniqueId))) continue;
+      await this.records.mutate(d.uniqueId, (x) => ({ ...x, diskState: 'Unattached', managedBy: null }));
     }
   }
 

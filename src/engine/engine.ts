@@ -12,6 +12,7 @@ import { Gc } from './gc.js';
 import { Grants } from './grants.js';
 import { Hydrator } from './hydration.js';
 import { JobRunner } from './jobs.js';
+import { Leases, LOCAL_NODE } from './leases.js';
 import { KeyedMutex } from './locks.js';
 import { Maps } from './maps.js';
 import { Mover } from './move.js';
@@ -39,6 +40,7 @@ export class Engine {
   readonly runtimes: Runtimes;
   readonly resolver: Resolver;
   readonly maps: Maps;
+  readonly leases: Leases;
   private readonly jobs: JobRunner;
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
@@ -49,11 +51,13 @@ export class Engine {
     this.jobs = new JobRunner(this.ctx);
     let runtimes: Runtimes | null = null;
     this.resolver = new Resolver(this.ctx, { runtimeForFamily: (f) => runtimes?.runtimeForFamily(f) ?? null });
-    runtimes = new Runtimes(this.ctx, this.resolver);
+    this.leases = new Leases(this.ctx, { ...(deps.node ?? LOCAL_NODE) });
+    runtimes = new Runtimes(this.ctx, this.resolver, this.leases);
+    this.jobs.ownership = { nodeId: this.leases.node.id, alive: (id) => this.leases.alive(id) };
     this.runtimes = runtimes;
     this.maps = new Maps(this.ctx, this.resolver, runtimes);
     const records = new DiskRecords(this.ctx, runtimes, locks);
-    this.points = new Points(this.ctx, this.resolver, this.maps, runtimes, this.jobs, locks);
+    this.points = new Points(this.ctx, this.resolver, this.maps, runtimes, this.jobs, locks, this.leases);
     const hydrator = new Hydrator(this.ctx, this.resolver, this.maps, runtimes, records);
     this.resources = new Resources(this.ctx);
     this.disks = new Disks(this.ctx, this.resources, runtimes, records, this.points, this.resolver, hydrator, this.jobs);
@@ -91,13 +95,15 @@ export class Engine {
   /** Builds the engine and resumes what a previous run left unfinished. */
   static async open(deps: EngineDeps): Promise<Engine> {
     const engine = new Engine(deps);
-    await engine.disks.resetAttachments();
+    await engine.leases.start();
+    await engine.disks.resetAttachments((id) => engine.leases.freeOrMine(id));
     // load the heads of disks with pending copies before any read can ask for those snapshots
     for (const job of await engine.ctx.catalog.openJobs()) {
       if (job.kind !== 'snapshot-copy' && job.kind !== 'hydrate') continue; // region copies read ready points only
       const diskId = job.kind === 'hydrate' ? job.target : (await engine.resolver.family(job.target.slice(0, job.target.lastIndexOf(':')))).diskId;
       const disk = diskId ? await engine.ctx.catalog.getDiskById(diskId) : null;
-      if (disk) await engine.runtimes.get(disk);
+      if (!disk || !(await engine.leases.freeOrMine(disk.uniqueId))) continue; // another node serves it
+      await engine.runtimes.get(disk).catch((err: unknown) => engine.ctx.log.warn('cannot load a disk with pending work', { disk: disk.uniqueId, error: String(err) }));
     }
     await engine.requeueUnfinishedWork();
     await engine.jobs.start();
@@ -108,6 +114,7 @@ export class Engine {
     engine.sweeper.unref();
     engine.startScrub();
     engine.startGc();
+    engine.startTakeover();
     return engine;
   }
 
@@ -127,6 +134,16 @@ export class Engine {
         .finally(() => (running = false));
     }, hours * 3_600_000);
     this.scrubber.unref();
+  }
+
+  private takeoverTimer: NodeJS.Timeout | null = null;
+
+  /** Several nodes: look for jobs whose node is gone (and new ones) every half lease time. */
+  private startTakeover(): void {
+    this.takeoverTimer = setInterval(() => {
+      this.jobs.sweep().catch((err: unknown) => this.ctx.log.warn('job sweep failed', { error: String(err) }));
+    }, Math.max(50, Math.floor(this.leases.node.leaseMs / 2)));
+    this.takeoverTimer.unref();
   }
 
   private gcTimer: NodeJS.Timeout | null = null;
@@ -167,6 +184,11 @@ export class Engine {
     }
   }
 
+  /** Looks for jobs to take over now (the takeover timer does it every half lease time). */
+  engineSweep(): Promise<void> {
+    return this.jobs.sweep();
+  }
+
   /** Holds background jobs that have not started (maintenance, tests); `resumeJobs` releases them. */
   pauseJobs(): void {
     this.jobs.pause();
@@ -188,9 +210,11 @@ export class Engine {
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.scrubber) clearInterval(this.scrubber);
     if (this.gcTimer) clearInterval(this.gcTimer);
+    if (this.takeoverTimer) clearInterval(this.takeoverTimer);
     await this.jobs.stop();
     for (const rt of this.runtimes.all()) await rt.flush();
     this.runtimes.closeAll();
+    await this.leases.stop(true);
     for (const store of this.ctx.allChunkStores()) await store.close();
     await this.ctx.catalog.close();
   }

@@ -13,6 +13,12 @@ import type { EngineContext } from './context.js';
 
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<void>;
 
+/** Who may run a job when several nodes share the catalog. */
+export interface JobOwnership {
+  nodeId: string;
+  alive(nodeId: string): Promise<boolean>;
+}
+
 export interface JobSpec {
   handler: JobHandler;
   /** Jobs with the same lane run one at a time, oldest first. */
@@ -30,7 +36,31 @@ export class JobRunner {
   private stopped = false;
   private gate: { promise: Promise<void>; open: () => void } | null = null;
 
+  /** Set by the engine: jobs run on one node at a time (compare-and-set of `jobs.node_id`). */
+  ownership: JobOwnership | null = null;
+
   constructor(private readonly ctx: EngineContext) {}
+
+  /**
+   * Takes the job for this node: free jobs and jobs of dead nodes are taken over, jobs another
+   * live node owns are left to it.
+   */
+  private async claim(job: Job): Promise<boolean> {
+    const o = this.ownership;
+    if (!o) return true;
+    const owner = await this.ctx.catalog.jobOwner(job.id);
+    if (owner === o.nodeId) return true;
+    if (owner === null) return this.ctx.catalog.setJobOwner(job.id, null, o.nodeId);
+    if (await o.alive(owner)) return false;
+    this.ctx.log.warn('taking over the job of a node that is gone', { id: job.id, kind: job.kind, from: owner, to: o.nodeId });
+    return this.ctx.catalog.setJobOwner(job.id, owner, o.nodeId);
+  }
+
+  /** Schedules open jobs that are not running here (new ones, or ones whose node died). */
+  async sweep(): Promise<void> {
+    if (this.stopped) return;
+    for (const job of await this.ctx.catalog.openJobs()) this.schedule(job);
+  }
 
   register(kind: JobKind, spec: JobSpec): void {
     this.specs.set(kind, spec);
@@ -93,6 +123,7 @@ export class JobRunner {
 
   private async run(job: Job, spec: JobSpec): Promise<void> {
     while (this.gate && !this.stopped) await Promise.race([this.gate.promise, abortPromise(this.controller.signal)]);
+    if (this.stopped || !(await this.claim(job))) return;
     const signal = this.controller.signal;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) return;

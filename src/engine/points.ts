@@ -21,6 +21,7 @@ import type { Catalog, NewEntry, Redundancy } from '../core/ports.js';
 import { BLOCK_SIZE } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import type { JobRunner } from './jobs.js';
+import type { Leases } from './leases.js';
 import type { KeyedMutex } from './locks.js';
 import { isZero, type Maps } from './maps.js';
 import type { Resolver } from './resolver.js';
@@ -52,6 +53,7 @@ export class Points {
     private readonly runtimes: Runtimes,
     private readonly jobs: JobRunner,
     private readonly diskLocks: KeyedMutex,
+    private readonly leases: Leases,
   ) {}
 
   /** Freezes the disk's changes into a new point of its family (creating the family if needed). */
@@ -66,6 +68,7 @@ export class Points {
       let jobId: number | null = null;
       const result = await rt.freeze(familyId, seq, (frozen) =>
         this.ctx.catalog.transaction(async (tx) => {
+          await this.leases.fence(tx, disk.uniqueId, rt.leaseEpoch);
           if (opts.check) await opts.check(tx, disk);
           if (!disk.familyId) {
             await tx.insertFamily({
@@ -108,7 +111,20 @@ export class Points {
       await this.ctx.catalog.failPoint(familyId, seq, 'CopySourceNotFound', 'the source disk disappeared before the copy finished', this.ctx.now());
       return;
     }
-    const rt = await this.runtimes.get(disk);
+    let rt: DiskRuntime;
+    try {
+      rt = await this.runtimes.get(disk);
+    } catch (err) {
+      if (err instanceof SnapdiskError && err.code === 'NotFound') {
+        // the head (and the frozen blocks not copied yet) went away with the node that served it
+        await this.ctx.catalog.transaction(async (tx) => {
+          await tx.deletePointEntries(familyId, seq);
+          await tx.failPoint(familyId, seq, 'HeadLost', err.message, this.ctx.now());
+        });
+        return;
+      }
+      throw err;
+    }
     const store = this.ctx.chunks(fam.region);
     const redundancy = await this.redundancyOf(familyId, seq);
     const put = (blocks: Uint8Array[]) => store.put(blocks, redundancy);
@@ -138,7 +154,7 @@ export class Points {
         chain = chain.then(async () => {
           const entries = await stored;
           copied += blocks.length;
-          await this.commitBatch(familyId, seq, entries, end, copied);
+          await this.commitBatch(familyId, seq, entries, end, copied, rt);
           const still = current();
           if (still) still.cursor = end;
         });
@@ -159,8 +175,16 @@ export class Points {
     return 'zone';
   }
 
-  private async commitBatch(familyId: string, seq: number, entries: { rows: NewEntry[]; dedupIds: number[] }, cursor: number, copied: number): Promise<void> {
+  private async commitBatch(
+    familyId: string,
+    seq: number,
+    entries: { rows: NewEntry[]; dedupIds: number[] },
+    cursor: number,
+    copied: number,
+    rt: DiskRuntime,
+  ): Promise<void> {
     await this.ctx.catalog.transaction(async (tx) => {
+      await this.leases.fence(tx, rt.disk.uniqueId, rt.leaseEpoch);
       const dedup = entries.dedupIds;
       if (dedup.length > 0) {
         const present = await tx.existingChunks(dedup);

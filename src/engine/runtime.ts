@@ -72,11 +72,15 @@ export class DiskRuntime {
   private gate: Promise<void> | null = null;
   private readonly scratch = Buffer.allocUnsafe(BLOCK_SIZE);
 
+  /** Epoch of this node's lease on the disk (fencing of catalog commits). */
+  leaseEpoch = 0;
+
   constructor(
     disk: DiskRecord,
     volume: Volume,
     private readonly fetchBase: BaseFetcher,
     volumeSize: number,
+    private readonly serving: () => boolean = () => true,
   ) {
     this.disk = disk;
     this.volume = volume;
@@ -532,7 +536,17 @@ export class DiskRuntime {
     this.volume.close();
   }
 
+  /** Refuses I/O once this node's lease on the disk lapsed (another node may own it now). */
+  private assertServing(): void {
+    if (this.closed || !this.serving()) {
+      throw new SnapdiskError('Unavailable', `disk ${this.disk.name} is not served by this node any more (its lease lapsed)`, {
+        hint: 'Retry: the request will reach the node that serves it now.',
+      });
+    }
+  }
+
   private checkRange(offset: number, length: number): void {
+    this.assertServing();
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
       throw new SnapdiskError('OutOfRange', `invalid range: offset ${offset}, length ${length}`);
     }

@@ -5,9 +5,11 @@
  * loaded while it has pending work or connections.
  */
 
+import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
 import { BLOCK_SIZE, blockCount } from '../core/units.js';
 import type { EngineContext } from './context.js';
+import type { Leases } from './leases.js';
 import type { Resolver, RuntimeLookup } from './resolver.js';
 import { DiskRuntime } from './runtime.js';
 
@@ -28,17 +30,33 @@ export class Runtimes implements RuntimeLookup {
   constructor(
     private readonly ctx: EngineContext,
     private readonly resolver: Resolver,
-  ) {}
+    private readonly leases: Leases,
+  ) {
+    leases.onLost = (diskId) => this.fence(diskId);
+  }
 
-  async get(disk: DiskRecord): Promise<DiskRuntime> {
+  /**
+   * The runtime of a disk, loading it (and taking its lease) on first use. `create` is for a new
+   * disk only: any other load of a disk whose head is not on this node is an error, never an
+   * empty head.
+   */
+  async get(disk: DiskRecord, opts: { create?: boolean } = {}): Promise<DiskRuntime> {
     const loaded = this.byDisk.get(disk.uniqueId);
-    if (loaded) return loaded;
+    if (loaded && !loaded.closed) return loaded;
     let p = this.loading.get(disk.uniqueId);
     if (!p) {
-      p = this.load(disk).finally(() => this.loading.delete(disk.uniqueId));
+      p = this.load(disk, opts.create === true).finally(() => this.loading.delete(disk.uniqueId));
       this.loading.set(disk.uniqueId, p);
     }
     return p;
+  }
+
+  /** Another node took the disk over: stop serving it at once. */
+  fence(diskId: string): void {
+    const rt = this.byDisk.get(diskId);
+    if (!rt) return;
+    this.byDisk.delete(diskId);
+    rt.close();
   }
 
   peek(diskId: string): DiskRuntime | null {
@@ -54,18 +72,34 @@ export class Runtimes implements RuntimeLookup {
     return [...this.byDisk.values()];
   }
 
-  unload(diskId: string): void {
+  /** Takes the disk's lease for an operation on a disk whose head may be gone (deletion). */
+  async claim(diskId: string): Promise<void> {
+    await this.leases.acquire(diskId);
+  }
+
+  /** Closes the runtime and hands its lease back (the disk was deleted). */
+  async unload(diskId: string): Promise<void> {
     const rt = this.byDisk.get(diskId);
-    if (!rt) return;
-    this.byDisk.delete(diskId);
-    rt.close();
+    if (rt) {
+      this.byDisk.delete(diskId);
+      rt.close();
+    }
+    await this.leases.release(diskId);
   }
 
   closeAll(): void {
-    for (const id of [...this.byDisk.keys()]) this.unload(id);
+    for (const rt of this.byDisk.values()) rt.close();
+    this.byDisk.clear();
   }
 
-  private async load(disk: DiskRecord): Promise<DiskRuntime> {
+  private async load(disk: DiskRecord, create: boolean): Promise<DiskRuntime> {
+    const lease = await this.leases.acquire(disk.uniqueId);
+    if (!create && !this.ctx.volumes.exists(disk.uniqueId)) {
+      const previous = lease.epoch > 1 ? ' (its lease moved here from a node that is gone)' : '';
+      throw new SnapdiskError('NotFound', `The head of disk ${disk.name} is not on this node${previous}: its live data is lost with the node that served it.`, {
+        hint: 'Create a new disk from its latest snapshot (createOption Copy) on any node; completed snapshots are intact.',
+      });
+    }
     const size = volumeSize(disk);
     const volume = this.ctx.volumes.open(disk.uniqueId, size);
     const fetchBase = async (blocks: ReadonlyArray<number>): Promise<Map<number, Buffer | null>> => {
@@ -73,7 +107,8 @@ export class Runtimes implements RuntimeLookup {
       if (!d.baseFamilyId) return new Map(blocks.map((b) => [b, null]));
       return this.resolver.readBlocks(d.baseFamilyId, d.basePoint, blocks);
     };
-    const rt = new DiskRuntime(disk, volume, fetchBase, size);
+    const rt = new DiskRuntime(disk, volume, fetchBase, size, () => this.leases.serving(disk.uniqueId));
+    rt.leaseEpoch = lease.epoch;
     if (disk.familyId) {
       for (const p of await this.ctx.catalog.listPoints(disk.familyId)) {
         if (p.state !== 'copying' || !p.frozenMap) continue;

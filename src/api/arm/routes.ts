@@ -22,6 +22,7 @@ import type { SasSigner } from '../blob/sas.js';
 import type { Router } from '../http/router.js';
 import type { Identity } from '../identity/identity.js';
 import { diskJson, snapshotJson } from './dto.js';
+import { redirectToOwner } from '../http/errors.js';
 import { armErrorMapper } from './errors.js';
 import { registerDiskRoutes } from './disks.js';
 import { registerGroupRoutes } from './groups.js';
@@ -63,7 +64,7 @@ export function registerArmRoutes(router: Router, options: ArmOptions): ArmSurfa
     },
   });
   const deps: ArmDeps = { engine, identity: options.identity, sas: options.sas, ops, pageSize: options.pageSize ?? 100 };
-  const arm = router.group(armErrorMapper);
+  const arm = router.group(redirectToOwner(armErrorMapper));
   registerSubscriptionRoutes(arm, deps);
   registerGroupRoutes(arm, deps);
   registerDiskRoutes(arm, deps);

@@ -17,6 +17,7 @@ import type { Engine } from '../../engine/engine.js';
 import type { HttpContext } from '../http/context.js';
 import type { Router } from '../http/router.js';
 import { authorize } from './auth.js';
+import { redirectToOwner } from '../http/errors.js';
 import { blobErrorMapper, blobError } from './errors.js';
 import { BlobViews } from './formats.js';
 import { getBlob, headBlob } from './get-blob.js';
@@ -34,7 +35,7 @@ export interface BlobRouteDeps {
 
 export function registerBlobRoutes(router: Router, deps: BlobRouteDeps): void {
   const all: WriteDeps = { ...deps, views: new BlobViews(deps.engine) };
-  const group = router.group(blobErrorMapper);
+  const group = router.group(redirectToOwner(blobErrorMapper));
   const pattern = `/{container}/${BLOB_NAME}`;
   group.add(['GET', 'HEAD'], pattern, (ctx) => read(ctx, all));
   group.add('PUT', pattern, (ctx) => write(ctx, all));

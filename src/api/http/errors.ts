@@ -74,3 +74,17 @@ export function toSnapdiskError(thrown: unknown, requestId: string): SnapdiskErr
     cause: thrown,
   });
 }
+
+/**
+ * Several nodes: an error that names the node serving the resource (`owner.url`) becomes a
+ * `307 Temporary Redirect` to the same path and query on that node (SAS signatures cover the
+ * path and query, not the host, so they stay valid); the body stays the surface's error.
+ */
+export function redirectToOwner(mapper: ErrorMapper): ErrorMapper {
+  return (err, ctx) => {
+    const reply = mapper(err, ctx);
+    const base = err.owner?.url;
+    if (!base) return reply;
+    return { ...reply, status: 307, headers: { ...(reply.headers ?? {}), location: `${base.replace(/\/+$/, '')}${ctx.req.url ?? ctx.path}` } };
+  };
+}

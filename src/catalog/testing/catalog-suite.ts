@@ -186,6 +186,35 @@ export function describeCatalog(name: string, factory: () => Promise<{ catalog: 
         expect(c2.id).not.toBe(a.id);
       }));
 
+    it('leases: one holder at a time, epoch grows on takeover after expiry, fencing check, renewals', () =>
+      withCatalog(async (c) => {
+        const t0 = new Date('2026-01-01T00:00:00Z');
+        const later = (s: number): Date => new Date(t0.getTime() + s * 1000);
+        const a = await c.acquireLease('d1', 'node-a', later(30), t0);
+        expect(a).toMatchObject({ nodeId: 'node-a', epoch: 1 });
+        expect(await c.acquireLease('d1', 'node-b', later(40), later(10))).toBeNull();
+        expect((await c.acquireLease('d1', 'node-a', later(60), later(10)))?.epoch).toBe(1);
+        expect([...(await c.renewLeases('node-a', ['d1', 'd2'], later(90)))]).toEqual(['d1']);
+        const b = await c.acquireLease('d1', 'node-b', later(200), later(100));
+        expect(b).toMatchObject({ nodeId: 'node-b', epoch: 2 });
+        expect(await c.holdsLease('d1', 'node-a', 1)).toBe(false);
+        expect(await c.holdsLease('d1', 'node-b', 2)).toBe(true);
+        expect((await c.renewLeases('node-a', ['d1'], later(300))).size).toBe(0);
+        await c.releaseLease('d1', 'node-a');
+        expect((await c.getLease('d1'))?.nodeId).toBe('node-b');
+        await c.releaseLease('d1', 'node-b');
+        expect(await c.getLease('d1')).toBeNull();
+        await c.heartbeat({ id: 'node-a', url: 'https://a:1/', nbd: 'a:2', heartbeatAt: t0.toISOString() });
+        await c.heartbeat({ id: 'node-a', url: 'https://a:3/', nbd: 'a:2', heartbeatAt: later(5).toISOString() });
+        expect(await c.getNode('node-a')).toEqual({ id: 'node-a', url: 'https://a:3/', nbd: 'a:2', heartbeatAt: later(5).toISOString() });
+        const job = await c.enqueueJob('gc', 'eastus', {}, t0);
+        expect(await c.jobOwner(job.id)).toBeNull();
+        expect(await c.setJobOwner(job.id, null, 'node-a')).toBe(true);
+        expect(await c.setJobOwner(job.id, null, 'node-b')).toBe(false);
+        expect(await c.setJobOwner(job.id, 'node-a', 'node-b')).toBe(true);
+        expect(await c.jobOwner(job.id)).toBe('node-b');
+      }));
+
     it('snapshot creations log and grants', () =>
       withCatalog(async (c) => {
         const t0 = new Date('2026-01-01T00:00:00Z');
