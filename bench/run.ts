@@ -20,6 +20,7 @@
  * bench/results/partial.json instead of latest.json.
  */
 
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,17 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
 function arg(name: string): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
   return a?.slice(name.length + 3);
+}
+
+/** The commit measured (with "+changes" when the work tree differs from it), or "unknown". */
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+changes in src` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function main(): Promise<void> {
@@ -86,7 +98,7 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
-    machine: { ...machine(), benchFilesystem: base },
+    machine: { ...machine(), benchFilesystem: base, commit: gitCommit() },
     loadBefore,
     loadAfter: loadavg(),
     loadDuring,

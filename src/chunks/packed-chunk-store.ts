@@ -208,6 +208,26 @@ export class PackedChunkStore implements ChunkStore {
     if (!first || !last) return;
     const length = last.offset + last.storedLength - first.offset;
     const zone = (await this.readOrder(first.pack))[0];
+    const direct = contiguousRawTargets(run, targets, length);
+    if (direct && zone) {
+      // raw chunks stored back to back land in targets back to back: read once, in place
+      let ok = true;
+      try {
+        await zone.store.read(first.pack, first.offset, length, direct);
+      } catch {
+        ok = false;
+      }
+      for (let k = 0; k < run.length; k++) {
+        const c = run[k];
+        const target = targets[k];
+        if (!c || !target) continue;
+        this.stats.reads++;
+        if (ok && sha256(target.subarray(0, c.rawLength)).equals(c.hash)) continue;
+        this.stats.reads--;
+        (await this.read(c)).copy(target); // verified read with zone failover
+      }
+      return;
+    }
     const scratch = sharedPool.acquire(length);
     try {
       let bytes: Buffer | null = null;
@@ -459,6 +479,23 @@ export function parsePackTrailer(pack: Buffer): NewChunk[] {
     });
   }
   return out;
+}
+
+/**
+ * When every chunk of a run is stored raw, fills its target exactly, and the targets follow each
+ * other in one buffer, the one view covering them all (so the run is read straight into place).
+ */
+function contiguousRawTargets(run: Array<ChunkLocation | undefined>, targets: Array<Buffer | undefined>, length: number): Buffer | null {
+  const t0 = targets[0];
+  if (!t0) return null;
+  let expected = t0.byteOffset;
+  for (let k = 0; k < run.length; k++) {
+    const c = run[k];
+    const t = targets[k];
+    if (!c || !t || c.codec !== CODEC_RAW || t.buffer !== t0.buffer || t.byteOffset !== expected || t.length !== c.rawLength) return null;
+    expected += t.length;
+  }
+  return Buffer.from(t0.buffer, t0.byteOffset, length);
 }
 
 /** Decoded and verified bytes of a chunk (a view when stored raw), or null when not intact. */

@@ -1,9 +1,11 @@
 /**
  * @module core/bitmap
- * A fixed-length bit set over block indexes, backed by a Uint8Array so that it can be persisted
- * byte for byte (bit i lives in byte i >> 3, mask 1 << (i & 7)). It keeps a running count of set
- * bits so that freezing a change set of a 16 TiB disk is O(1). Mutators report which byte range
- * they touched so that a persistent wrapper can write back exactly those bytes.
+ * A fixed-length bit set over block indexes, persisted byte for byte (bit i lives in byte i >> 3,
+ * mask 1 << (i & 7)). Storage is paged: 64 KiB pages (512 Ki bits) are allocated when a bit in
+ * them is first set, so an empty bitmap of a 64 TiB disk (1 Gi bits) costs nothing to create —
+ * freezing a change set stays O(1) at any disk size — and a sparse one costs its touched pages.
+ * A running count of set bits is kept. Mutators report the byte range they touched so that a
+ * persistent wrapper writes back exactly those bytes (`readBytes` gives them, zeros included).
  */
 
 export interface ByteSpan {
@@ -13,24 +15,23 @@ export interface ByteSpan {
   to: number;
 }
 
-export class Bitmap {
-  readonly bytes: Uint8Array;
-  private setCount: number;
+const PAGE_BYTES = 64 * 1024;
+const PAGE_SHIFT = 16;
+const PAGE_BITS = PAGE_BYTES * 8;
 
+export class Bitmap {
+  private readonly pages: Array<Uint8Array | undefined>;
+  private readonly byteLength: number;
+  private setCount = 0;
+
+  /** `bytes`: an initial image (e.g. read from a file); all-zero pages of it are not kept. */
   constructor(
     readonly length: number,
     bytes?: Uint8Array,
   ) {
-    const need = Math.ceil(length / 8);
-    if (bytes && bytes.length >= need) {
-      this.bytes = bytes.length === need ? bytes : bytes.subarray(0, need);
-      this.clearTail();
-      this.setCount = countBits(this.bytes);
-    } else {
-      this.bytes = new Uint8Array(need);
-      if (bytes) this.bytes.set(bytes);
-      this.setCount = countBits(this.bytes);
-    }
+    this.byteLength = Math.ceil(length / 8);
+    this.pages = new Array<Uint8Array | undefined>(Math.ceil(this.byteLength / PAGE_BYTES));
+    if (bytes) this.load(bytes);
   }
 
   get count(): number {
@@ -38,7 +39,10 @@ export class Bitmap {
   }
 
   get(i: number): boolean {
-    return ((this.bytes[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
+    const page = this.pages[Math.floor(i / PAGE_BITS)];
+    if (!page) return false;
+    const byte = (i >> 3) & (PAGE_BYTES - 1);
+    return ((page[byte] ?? 0) & (1 << (i & 7))) !== 0;
   }
 
   /** Sets bits [from, to). Returns the bytes that changed, or null when none did. */
@@ -61,43 +65,43 @@ export class Bitmap {
 
   /** True when every bit in [from, to) is set. */
   allSet(from: number, to: number): boolean {
-    for (let i = from; i < to; i++) if (!this.get(i)) return false;
-    return true;
+    const c = this.nextClear(from);
+    return c === -1 || c >= to;
   }
 
-  /** Index of the first set bit at or after `from`, or -1. Skips zero bytes and words quickly. */
+  /** Index of the first set bit at or after `from`, or -1. Missing and zero pages are skipped. */
   nextSet(from: number): number {
-    const bytes = this.bytes;
     let i = Math.max(0, from);
     while (i < this.length) {
-      const b = bytes[i >> 3] ?? 0;
-      if (b === 0) {
-        i = ((i >> 3) + 1) << 3;
-        // jump over runs of zero bytes eight at a time
-        let byte = i >> 3;
-        while (byte + 8 <= bytes.length && isZero8(bytes, byte)) byte += 8;
-        while (byte < bytes.length && bytes[byte] === 0) byte++;
-        i = Math.max(i, byte << 3);
+      const p = Math.floor(i / PAGE_BITS);
+      const page = this.pages[p];
+      if (!page) {
+        i = (p + 1) * PAGE_BITS;
         continue;
       }
-      if (b & (1 << (i & 7))) return i;
-      i++;
+      const found = scanSet(page, i - p * PAGE_BITS);
+      if (found !== -1) {
+        const bit = p * PAGE_BITS + found;
+        return bit < this.length ? bit : -1;
+      }
+      i = (p + 1) * PAGE_BITS;
     }
     return -1;
   }
 
   /** Index of the first clear bit at or after `from`, or -1. */
   nextClear(from: number): number {
-    const bytes = this.bytes;
     let i = Math.max(0, from);
     while (i < this.length) {
-      const b = bytes[i >> 3] ?? 0;
-      if (b === 0xff) {
-        i = ((i >> 3) + 1) << 3;
-        continue;
+      const p = Math.floor(i / PAGE_BITS);
+      const page = this.pages[p];
+      if (!page) return i;
+      const found = scanClear(page, i - p * PAGE_BITS);
+      if (found !== -1) {
+        const bit = p * PAGE_BITS + found;
+        return bit < this.length ? bit : -1;
       }
-      if (!(b & (1 << (i & 7)))) return i;
-      i++;
+      i = (p + 1) * PAGE_BITS;
     }
     return -1;
   }
@@ -112,10 +116,53 @@ export class Bitmap {
   /** A copy of length `newLength` (grow or shrink), keeping the bits that fit. */
   resized(newLength: number): Bitmap {
     const out = new Bitmap(newLength);
-    out.bytes.set(this.bytes.subarray(0, Math.min(this.bytes.length, out.bytes.length)));
+    for (let p = 0; p < out.pages.length; p++) {
+      const page = this.pages[p];
+      if (page) out.pages[p] = Uint8Array.from(page);
+    }
     out.clearTail();
-    out.setCount = countBits(out.bytes);
+    out.setCount = out.recount();
     return out;
+  }
+
+  /** Bytes [from, to) of the persisted image (zeros where no page exists). */
+  readBytes(from: number, to: number): Uint8Array {
+    const out = new Uint8Array(to - from);
+    for (let at = from; at < to; ) {
+      const p = at >> PAGE_SHIFT;
+      const end = Math.min(to, (p + 1) * PAGE_BYTES);
+      const page = this.pages[p];
+      if (page) out.set(page.subarray(at - p * PAGE_BYTES, end - p * PAGE_BYTES), at - from);
+      at = end;
+    }
+    return out;
+  }
+
+  /** The whole persisted image (tests, small bitmaps). */
+  get bytes(): Uint8Array {
+    return this.readBytes(0, this.byteLength);
+  }
+
+  private load(bytes: Uint8Array): void {
+    const n = Math.min(bytes.length, this.byteLength);
+    for (let p = 0; p * PAGE_BYTES < n; p++) {
+      const slice = bytes.subarray(p * PAGE_BYTES, Math.min(n, (p + 1) * PAGE_BYTES));
+      if (slice.every((b) => b === 0)) continue;
+      const page = new Uint8Array(PAGE_BYTES);
+      page.set(slice);
+      this.pages[p] = page;
+    }
+    this.clearTail();
+    this.setCount = this.recount();
+  }
+
+  private page(p: number): Uint8Array {
+    let page = this.pages[p];
+    if (!page) {
+      page = new Uint8Array(PAGE_BYTES);
+      this.pages[p] = page;
+    }
+    return page;
   }
 
   private apply(from: number, to: number, value: boolean): ByteSpan | null {
@@ -124,32 +171,56 @@ export class Bitmap {
     }
     let first = -1;
     let last = -1;
-    const bytes = this.bytes;
     let i = from;
     while (i < to) {
-      const byte = i >> 3;
-      const startBit = i & 7;
-      const endBit = Math.min(8, startBit + (to - i));
-      const mask = ((1 << endBit) - 1) & ~((1 << startBit) - 1) & 0xff;
-      const old = bytes[byte] ?? 0;
-      const next = value ? old | mask : old & ~mask;
-      if (next !== old) {
-        bytes[byte] = next;
-        this.setCount += popcount8(next) - popcount8(old);
-        if (first === -1) first = byte;
-        last = byte;
+      const p = Math.floor(i / PAGE_BITS);
+      const pageEnd = Math.min(to, (p + 1) * PAGE_BITS);
+      if (!value && !this.pages[p]) {
+        i = pageEnd; // nothing to clear in a page that does not exist
+        continue;
       }
-      i += endBit - startBit;
+      const page = this.page(p);
+      while (i < pageEnd) {
+        const byte = (i >> 3) & (PAGE_BYTES - 1);
+        const startBit = i & 7;
+        const endBit = Math.min(8, startBit + (pageEnd - i));
+        const mask = ((1 << endBit) - 1) & ~((1 << startBit) - 1) & 0xff;
+        const old = page[byte] ?? 0;
+        const next = value ? old | mask : old & ~mask;
+        if (next !== old) {
+          page[byte] = next;
+          this.setCount += popcount8(next) - popcount8(old);
+          const global = i >> 3;
+          if (first === -1) first = global;
+          last = global;
+        }
+        i += endBit - startBit;
+      }
     }
     return first === -1 ? null : { from: first, to: last + 1 };
   }
 
   private clearTail(): void {
     const rem = this.length & 7;
-    if (rem !== 0 && this.bytes.length > 0) {
-      const lastIndex = this.bytes.length - 1;
-      this.bytes[lastIndex] = (this.bytes[lastIndex] ?? 0) & ((1 << rem) - 1);
+    const lastByte = this.byteLength - 1;
+    const page = this.pages[lastByte >> PAGE_SHIFT];
+    if (rem !== 0 && page) {
+      const at = lastByte & (PAGE_BYTES - 1);
+      page[at] = (page[at] ?? 0) & ((1 << rem) - 1);
     }
+    // bytes past the end inside the last page stay zero: nothing ever sets them
+  }
+
+  private recount(): number {
+    let n = 0;
+    for (const page of this.pages) {
+      if (!page) continue;
+      for (let i = 0; i < page.length; i++) {
+        const b = page[i] ?? 0;
+        if (b !== 0) n += POP[b] ?? 0;
+      }
+    }
+    return n;
   }
 }
 
@@ -160,24 +231,45 @@ function popcount8(b: number): number {
   return POP[b & 0xff] ?? 0;
 }
 
-function countBits(bytes: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i] ?? 0;
-    if (b !== 0) n += POP[b] ?? 0;
+/** First set bit at or after `bit` within a page, or -1 (eight zero bytes skipped at a time). */
+function scanSet(page: Uint8Array, bit: number): number {
+  let byte = bit >> 3;
+  const first = (page[byte] ?? 0) & (0xff << (bit & 7)) & 0xff;
+  if (first !== 0) return (byte << 3) + ctz8(first);
+  byte++;
+  const words = new BigUint64Array(page.buffer, page.byteOffset, page.length >> 3);
+  while (byte < page.length && (byte & 7) !== 0) {
+    const b = page[byte] ?? 0;
+    if (b !== 0) return (byte << 3) + ctz8(b);
+    byte++;
   }
-  return n;
+  for (let w = byte >> 3; w < words.length; w++) {
+    if (words[w] === 0n) continue;
+    for (let k = w << 3; k < (w + 1) << 3; k++) {
+      const b = page[k] ?? 0;
+      if (b !== 0) return (k << 3) + ctz8(b);
+    }
+  }
+  return -1;
 }
 
-function isZero8(bytes: Uint8Array, at: number): boolean {
-  return (
-    (bytes[at] ?? 0) === 0 &&
-    (bytes[at + 1] ?? 0) === 0 &&
-    (bytes[at + 2] ?? 0) === 0 &&
-    (bytes[at + 3] ?? 0) === 0 &&
-    (bytes[at + 4] ?? 0) === 0 &&
-    (bytes[at + 5] ?? 0) === 0 &&
-    (bytes[at + 6] ?? 0) === 0 &&
-    (bytes[at + 7] ?? 0) === 0
-  );
+/** First clear bit at or after `bit` within a page, or -1. */
+function scanClear(page: Uint8Array, bit: number): number {
+  let byte = bit >> 3;
+  const first = ~(page[byte] ?? 0) & (0xff << (bit & 7)) & 0xff;
+  if (first !== 0) return (byte << 3) + ctz8(first);
+  for (byte++; byte < page.length; byte++) {
+    const b = page[byte] ?? 0;
+    if (b !== 0xff) return (byte << 3) + ctz8(~b & 0xff);
+  }
+  return -1;
+}
+
+function ctz8(b: number): number {
+  let n = 0;
+  while ((b & 1) === 0 && n < 8) {
+    b >>= 1;
+    n++;
+  }
+  return n;
 }

@@ -18,7 +18,7 @@ import { forEachLimited } from './resolver.js';
 import type { Runtimes } from './runtimes.js';
 
 const PAGE_BLOCKS = 2048;
-const CONCURRENCY = 2;
+const CONCURRENCY = 3;
 
 export class Hydrator {
   constructor(

@@ -122,6 +122,8 @@ export class JobRunner {
   }
 
   private async run(job: Job, spec: JobSpec): Promise<void> {
+    // start on a fresh turn of the event loop: the request that queued the job answers first
+    await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.gate && !this.stopped) await Promise.race([this.gate.promise, abortPromise(this.controller.signal)]);
     if (this.stopped || !(await this.claim(job))) return;
     const signal = this.controller.signal;

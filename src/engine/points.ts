@@ -28,7 +28,7 @@ import type { Resolver } from './resolver.js';
 import type { Runtimes } from './runtimes.js';
 import type { DiskRuntime } from './runtime.js';
 
-const BATCH_BLOCKS = 512;
+const BATCH_BLOCKS = 256;
 
 export interface NewPointInfo {
   familyId: string;

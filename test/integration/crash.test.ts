@@ -98,7 +98,7 @@ describe('crash safety (SIGKILL at random points)', () => {
 
   it('keeps every invariant across kill points', async () => {
     expect(existsSync(join(import.meta.dirname, '..', '..', 'dist', 'src', 'app.js'))).toBe(true);
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ limits: { incrementalSnapshotsPerDiskPer5Minutes: 1000000 } }));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ limits: { incrementalSnapshotsPerDiskPer5Minutes: 1000000, incrementalSnapshotsPerDisk: 1000000 } }));
     const points = Number(process.env.SNAPDISK_CRASH_POINTS ?? 50);
     let model: Buffer = Buffer.alloc(WINDOW);
     let lastSnap: string | null = null;

@@ -285,11 +285,15 @@ class FileBitmap implements PersistentBitmap {
     const bytes = Math.ceil(length / 8);
     this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
     const size = fstatSync(this.fd).size;
-    const buf = new Uint8Array(bytes);
-    if (size > 0) readSync(this.fd, buf, 0, Math.min(size, bytes), 0);
+    if (size > 0) {
+      const buf = new Uint8Array(Math.min(size, bytes));
+      readSync(this.fd, buf, 0, buf.length, 0);
+      this.bits = new Bitmap(length, buf);
+    } else {
+      this.bits = new Bitmap(length); // new: sparse file, no memory until bits are set
+    }
     if (size !== bytes) ftruncateSync(this.fd, bytes);
-    this.bits = new Bitmap(length, buf);
-    if (size > bytes) this.persist(0, bytes); // the tail bits were cleared by the constructor
+    if (size > bytes) this.persist(bytes - 1, bytes); // the tail bits were cleared by the constructor
   }
 
   setRange(from: number, to: number): number {
@@ -313,8 +317,10 @@ class FileBitmap implements PersistentBitmap {
   }
 
   private persist(from: number, to: number): void {
+    if (from >= to) return;
+    const data = this.bits.readBytes(from, to);
     let done = 0;
-    while (done < to - from) done += writeSync(this.fd, this.bits.bytes, from + done, to - from - done, from + done);
+    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, from + done);
   }
 }
 
