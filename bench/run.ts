@@ -1,6 +1,6 @@
 /**
  * @module bench/run
- * `npm run bench [-- --quick] [-- --only=backup,sweep,engine,nbd,memory] [-- --dir=PATH]`
+ * `npm run bench [-- --quick] [-- --only=backup,sweep,engine,nbd,memory,copy,scaleout] [-- --dir=PATH]`
  *
  * Measures snapdisk against its peers in the same run and writes bench/results/latest.json
  * (`{date, mode, machine, loadBefore, loadAfter, peers, notes, results, series}`; each result
@@ -12,6 +12,8 @@
  *   engine  2. snapshot request latency; 6. diff at 1 and 16 TiB; 7. cross-region copy bytes ÷ delta
  *   nbd     4. NBD sequential and random I/O vs qemu-nbd; 5. SAS ranged download vs reading the file
  *   memory  8. peak RSS with 10 attached 1 TiB disks under light I/O
+ *   copy    background copy of a 1 GiB delta and 7. a first cross-region copy, each vs cp
+ *   scaleout  9. PostgreSQL + Ceph beside SQLite + files: copy, restore, catalog latency
  *
  * Peers come from Debian's packages (installed with apt-get when missing; a peer that cannot be
  * installed is skipped with a note). Test data is random. Each comparison alternates snapdisk and
@@ -34,6 +36,8 @@ import { runBackupAndRestore, runSweep } from './scenarios/backup.js';
 import { runEngineScenarios } from './scenarios/engine.js';
 import { runMemory } from './scenarios/memory.js';
 import { runNbdAndSas } from './scenarios/nbd-sas.js';
+import { runCopy } from './scenarios/copy.js';
+import { runScaleOut } from './scenarios/scaleout.js';
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   engine: runEngineScenarios,
@@ -41,6 +45,8 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   sweep: runSweep,
   nbd: runNbdAndSas,
   memory: runMemory,
+  copy: runCopy,
+  scaleout: runScaleOut,
 };
 
 function arg(name: string): string | undefined {

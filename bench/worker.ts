@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openEngine } from '../src/app.js';
 import { SasSigner } from '../src/api/blob/sas.js';
-import { defaultConfig } from '../src/config/config.js';
+import { defaultConfig, loadConfig } from '../src/config/config.js';
 import type { SnapdiskConfig } from '../src/config/config.js';
 import type { DiskRecord, SnapshotRecord } from '../src/core/model.js';
 import type { Engine } from '../src/engine/engine.js';
@@ -63,8 +63,9 @@ function eng(): Engine {
   return engine;
 }
 
-function benchConfig(): SnapdiskConfig {
-  const config = defaultConfig();
+/** The defaults (or `configFile`, e.g. a PostgreSQL catalog and S3 chunk stores) with the limits lifted. */
+function benchConfig(configFile?: string): SnapdiskConfig {
+  const config = configFile ? loadConfig(configFile, true) : defaultConfig();
   // the benchmark takes many snapshots of one disk in a few minutes
   config.limits.incrementalSnapshotsPerDisk = 10_000;
   config.limits.incrementalSnapshotsPerDiskPer5Minutes = 1_000_000;
@@ -132,7 +133,7 @@ const num = (a: Args, k: string, dflt?: number): number => {
 const ops: Record<string, (a: Args) => Promise<unknown>> = {
   async start(a) {
     dataDir = str(a, 'dataDir');
-    const config = benchConfig();
+    const config = benchConfig(typeof a.configFile === 'string' ? a.configFile : undefined);
     if (a.server === true) {
       server = await startSnapdisk({ dataDir, config, host: '127.0.0.1', httpsPort: 0, httpPort: 0, nbdPort: 0, nbd: startNbd });
       engine = server.engine;
@@ -360,27 +361,28 @@ const ops: Record<string, (a: Args) => Promise<unknown>> = {
   async regionCopy(a) {
     const rg = str(a, 'rg');
     const target = str(a, 'targetRg');
+    const rc = typeof a.name === 'string' ? a.name : 'rc';
     const e = eng();
-    const d = (await e.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: rg, name: 'rc', sizeGb: num(a, 'sizeGb'), creationData: { createOption: 'Empty' } })).disk;
-    await ops.fill?.({ rg, name: 'rc', bytes: num(a, 'bytes') });
+    const d = (await e.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: rg, name: rc, sizeGb: num(a, 'sizeGb'), creationData: { createOption: 'Empty' } })).disk;
+    await ops.fill?.({ rg, name: rc, bytes: num(a, 'bytes') });
     const copy = async (n: number): Promise<{ ms: number; bytesMoved: number; usedBytes: number }> => {
-      await snapshot(rg, `rc-${n}`, 'rc');
+      await snapshot(rg, `${rc}-${n}`, rc);
       await e.idle();
-      const src = await findSnap(rg, `rc-${n}`);
+      const src = await findSnap(rg, `${rc}-${n}`);
       const t0 = process.hrtime.bigint();
       await e.snapshots.createOrUpdate({
         subscriptionId: SUB,
         resourceGroup: target,
-        name: `rc-${n}-westus`,
+        name: `${rc}-${n}-westus`,
         location: 'westus',
         incremental: true,
-        creationData: { createOption: 'CopyStart', sourceResourceId: snapId(rg, `rc-${n}`) },
+        creationData: { createOption: 'CopyStart', sourceResourceId: snapId(rg, `${rc}-${n}`) },
       });
       await e.idle();
       const took = ms(t0);
-      const mirror = await findSnap(target, `rc-${n}-westus`);
+      const mirror = await findSnap(target, `${rc}-${n}-westus`);
       const point = await e.ctx.catalog.getPoint(mirror.familyId, mirror.point);
-      if (!point || point.state !== 'ready') throw new Error(`mirror point of rc-${n} is ${point?.state ?? 'missing'}`);
+      if (!point || point.state !== 'ready') throw new Error(`mirror point of ${rc}-${n} is ${point?.state ?? 'missing'}`);
       const srcStatus = await e.snapshots.status(src);
       return { ms: took, bytesMoved: point.bytesMoved ?? 0, usedBytes: srcStatus.usedBytes };
     };

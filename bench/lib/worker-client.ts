@@ -40,14 +40,14 @@ export class Worker {
   }
 
   /** Forks the worker and starts the engine (or the whole server with `server`) on `dataDir`. */
-  static async start(dataDir: string, server: boolean): Promise<{ worker: Worker; info: StartInfo }> {
+  static async start(dataDir: string, server: boolean, configFile?: string): Promise<{ worker: Worker; info: StartInfo }> {
     const path = fileURLToPath(new URL('../worker.js', import.meta.url));
     // SNAPDISK_BENCH_PROFILE=DIR: the worker writes a V8 CPU profile there when it exits
     const prof = process.env['SNAPDISK_BENCH_PROFILE'];
     const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
     const child = fork(path, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     const worker = new Worker(child);
-    const info = (await worker.call('start', { dataDir, server })) as StartInfo;
+    const info = (await worker.call('start', { dataDir, server, ...(configFile ? { configFile } : {}) })) as StartInfo;
     return { worker, info };
   }
 
