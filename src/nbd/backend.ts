@@ -18,6 +18,11 @@ export interface NbdExportInfo {
   description?: string;
   size: number;
   readOnly: boolean;
+  /**
+   * What `NbdExport.multiConn` of this export will say once opened: NBD_OPT_INFO answers from
+   * the listing and must advertise the same transmission flags as NBD_OPT_GO.
+   */
+  multiConn?: boolean;
 }
 
 export interface NbdOpenOptions {

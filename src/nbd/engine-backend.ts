@@ -11,6 +11,13 @@ import { parseResourceId, resourceId } from '../core/ids.js';
 import type { Engine } from '../engine/engine.js';
 import type { NbdBackend, NbdExport, NbdExportInfo, NbdExtent, NbdOpenOptions } from './backend.js';
 
+/**
+ * Every connection to a disk reads and writes the one head volume of its runtime, and a flush
+ * syncs that volume: a flush on one connection covers the writes of all (NBD_FLAG_CAN_MULTI_CONN).
+ * Listed and opened exports must agree, so both take it from here.
+ */
+const DISK_MULTI_CONN = true;
+
 export class EngineNbdBackend implements NbdBackend {
   constructor(private readonly engine: Engine) {}
 
@@ -18,7 +25,7 @@ export class EngineNbdBackend implements NbdBackend {
     const out: NbdExportInfo[] = [];
     const catalog = this.engine.ctx.catalog;
     for (const d of await catalog.listDisks({})) {
-      out.push({ name: resourceId('disks', d), description: `disk ${d.name} (${d.sku}, ${d.diskState})`, size: d.sizeBytes, readOnly: false });
+      out.push({ name: resourceId('disks', d), description: `disk ${d.name} (${d.sku}, ${d.diskState})`, size: d.sizeBytes, readOnly: false, multiConn: DISK_MULTI_CONN });
     }
     for (const s of await catalog.listSnapshots({})) {
       out.push({ name: resourceId('snapshots', s), description: `snapshot ${s.name} (read-only)`, size: s.sizeBytes, readOnly: true });
@@ -50,7 +57,7 @@ export class EngineNbdBackend implements NbdBackend {
         return h.sizeBytes;
       },
       readOnly: false,
-      multiConn: true,
+      multiConn: DISK_MULTI_CONN,
       fastZero: true,
       read: (offset, length) => h.read(offset, length),
       readInto: (offset, target) => h.readInto(target, offset),

@@ -232,8 +232,9 @@ export class OptionNegotiator {
     if (set) this.metaFor = undefined; // SET replaces the selection, even when it fails
     const req = decodeMetaContextRequest(data);
     if (req === undefined) return this.error(option, Rep.ERR_INVALID, 'malformed meta context request');
-    if (set && !this.structured) {
-      return this.error(option, Rep.ERR_INVALID, 'structured replies must be negotiated before NBD_OPT_SET_META_CONTEXT');
+    if (!this.structured) {
+      const what = set ? 'NBD_OPT_SET_META_CONTEXT' : 'NBD_OPT_LIST_META_CONTEXT';
+      return this.error(option, Rep.ERR_INVALID, `structured replies must be negotiated before ${what}`);
     }
     if (Buffer.byteLength(req.name) > MAX_STRING_LENGTH || req.queries.some((q) => Buffer.byteLength(q) > MAX_STRING_LENGTH)) {
       return this.error(option, Rep.ERR_TOO_BIG, 'export name or query longer than 4096 bytes');

@@ -302,6 +302,7 @@ export class MemoryNbdBackend implements NbdBackend {
       name: d.name,
       size: d.size,
       readOnly: d.readOnly,
+      ...(d.multiConn === undefined ? {} : { multiConn: d.multiConn }),
       ...(d.description === undefined ? {} : { description: d.description }),
     }));
   }

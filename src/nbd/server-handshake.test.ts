@@ -122,6 +122,23 @@ describe('nbd handshake', () => {
     expect([disk.openCount, disk.closes]).toEqual([0, 1]);
   });
 
+  it('NBD_OPT_INFO advertises exactly the transmission flags NBD_OPT_GO does, multi-conn included', async () => {
+    const shared = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/disks/shared';
+    backend.addExport({ name: shared, size: 8 * MiB, multiConn: true });
+    for (const name of [DISK, SNAP, shared]) {
+      for (const structured of [false, true]) {
+        const c = await client();
+        if (structured) await c.option(Opt.STRUCTURED_REPLY);
+        const info = c.parseInfo(await c.option(Opt.INFO, encodeInfoRequest(name)));
+        const go = await c.go(name);
+        expect(info?.flags, `${name} structured=${structured}`).toBe(go?.flags);
+      }
+    }
+    const c = await client();
+    const info = c.parseInfo(await c.option(Opt.INFO, encodeInfoRequest(shared)));
+    expect((info?.flags ?? 0) & TxFlag.CAN_MULTI_CONN).toBe(TxFlag.CAN_MULTI_CONN);
+  });
+
   it('NBD_OPT_GO on a snapshot: read-only, multi-conn; DF only with structured replies', async () => {
     const c = await client();
     expect((await c.option(Opt.STRUCTURED_REPLY))[0]?.type).toBe(Rep.ACK);
@@ -185,10 +202,15 @@ describe('nbd handshake', () => {
     expect((await c.option(Opt.STRUCTURED_REPLY))[0]?.type).toBe(Rep.ACK);
   });
 
-  it('NBD_OPT_LIST_META_CONTEXT: all, namespace wildcard, unknown, malformed', async () => {
+  it('NBD_OPT_LIST_META_CONTEXT: needs structured replies; all, namespace wildcard, unknown, malformed', async () => {
     const c = await client();
-    await c.option(Opt.STRUCTURED_REPLY);
     const list = async (queries: string[]) => c.option(Opt.LIST_META_CONTEXT, encodeMetaContextRequest(DISK, queries));
+    for (const q of [[], [BASE_ALLOCATION]]) {
+      const early = await list(q);
+      expect(early.map((x) => x.type)).toEqual([Rep.ERR_INVALID]);
+      expect(early[0]?.data.toString()).toContain('structured replies');
+    }
+    await c.option(Opt.STRUCTURED_REPLY);
     for (const q of [[], ['base:'], [BASE_ALLOCATION], ['qemu:dirty-bitmap:x', BASE_ALLOCATION]]) {
       const r = await list(q);
       expect(r.map((x) => x.type)).toEqual([Rep.META_CONTEXT, Rep.ACK]);

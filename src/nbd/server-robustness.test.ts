@@ -60,12 +60,14 @@ afterEach(async () => {
 });
 
 describe('nbd bad requests get errno replies and the connection stays usable', () => {
-  it('out of range: READ/TRIM/CACHE-less EINVAL, WRITE/WRITE_ZEROES ENOSPC (payload drained)', async () => {
+  it('out of range: READ/TRIM/CACHE/BLOCK_STATUS EINVAL, WRITE/WRITE_ZEROES ENOSPC (payload drained)', async () => {
     const c = await open({ meta: true });
     const cases: [number, number, number, number][] = [
       [Cmd.READ, 64 * MiB - 10, 11, Errno.EINVAL],
       [Cmd.READ, 2 ** 60, 1, Errno.EINVAL],
       [Cmd.TRIM, 64 * MiB, 1, Errno.EINVAL],
+      [Cmd.CACHE, 64 * MiB - 4096, 8192, Errno.EINVAL],
+      [Cmd.CACHE, 2 ** 60, 0, Errno.EINVAL],
       [Cmd.BLOCK_STATUS, 64 * MiB, 4096, Errno.EINVAL],
       [Cmd.WRITE_ZEROES, 63 * MiB, 2 * MiB, Errno.ENOSPC],
       [Cmd.WRITE, 64 * MiB - 100, 4096, Errno.ENOSPC],

@@ -113,7 +113,7 @@ export class Transmission {
     if ((h.flags & CmdFlag.DF) !== 0 && !this.session.structured) {
       return reject(Errno.EINVAL, 'NBD_CMD_FLAG_DF needs structured replies');
     }
-    if (h.type === Cmd.FLUSH || h.type === Cmd.CACHE) return undefined;
+    if (h.type === Cmd.FLUSH) return undefined;
     if ((h.type === Cmd.READ || h.type === Cmd.WRITE) && h.length > this.config.maxPayload) {
       return reject(Errno.EINVAL, `request of ${h.length} bytes exceeds the maximum block size ${this.config.maxPayload}`);
     }

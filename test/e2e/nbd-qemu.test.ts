@@ -111,6 +111,14 @@ describe('NBD with qemu and libnbd tools over the engine', () => {
     expect((await readFile(join(t.dir, 'a.raw'))).equals(await readFile(join(t.dir, 'b.raw')))).toBe(true);
     const listed = await tool('nbdinfo', ['--list', `nbd://127.0.0.1:${port}`]);
     expect(listed).toContain(id);
+    // --list asks NBD_OPT_INFO; its flags must be the ones a connection (NBD_OPT_GO) gets
+    type Listed = { exports: Array<Record<string, unknown>> };
+    const json = JSON.parse(await tool('nbdinfo', ['--list', '--json', `nbd://127.0.0.1:${port}`])) as Listed;
+    const single = JSON.parse(await tool('nbdinfo', ['--json', uri(id)])) as Listed;
+    const flags = (e: Record<string, unknown> | undefined): unknown[] => ['is_read_only', 'can_flush', 'can_fua', 'can_trim', 'can_zero', 'can_fast_zero', 'can_multi_conn', 'can_cache', 'can_df'].map((k) => e?.[k]);
+    const fromList = json.exports.find((e) => e['export-name'] === id);
+    expect(fromList?.['can_multi_conn']).toBe(true);
+    expect(flags(fromList)).toEqual(flags(single.exports[0]));
   });
 
   it.skipIf(!qemu)('a restored disk reads correctly through qemu-img while it still hydrates', async () => {

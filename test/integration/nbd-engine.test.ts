@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resourceId } from '../../src/core/ids.js';
 import { BLOCK_SIZE, MiB } from '../../src/core/units.js';
 import { EngineNbdBackend } from '../../src/nbd/engine-backend.js';
-import { Cmd, CmdFlag, TxFlag } from '../../src/nbd/protocol.js';
+import { Cmd, CmdFlag, Opt, TxFlag, encodeInfoRequest } from '../../src/nbd/protocol.js';
 import { NbdServer } from '../../src/nbd/server.js';
 import { RawNbdClient, replyError } from '../../src/nbd/test-client.js';
 import { createDisk, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
@@ -52,6 +52,24 @@ describe('NBD over the engine', () => {
     const detached = await e.disks.getById(disk.uniqueId);
     expect(detached.diskState).toBe('Unattached');
     expect(detached.managedBy).toBeNull();
+  });
+
+  it('NBD_OPT_INFO (nbdinfo --list) and NBD_OPT_GO advertise the same flags: multi-conn on disks and snapshots', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd');
+    await (await e.disks.open(disk.uniqueId)).write(0, Buffer.alloc(BLOCK_SIZE, 1));
+    const snap = await snapshot(e, disk, 's');
+    for (const name of [resourceId('disks', disk), snapshotId(snap)]) {
+      const c = await RawNbdClient.connect(port);
+      c.sendFlags(1 | 2);
+      await c.option(Opt.STRUCTURED_REPLY);
+      const info = c.parseInfo(await c.option(Opt.INFO, encodeInfoRequest(name)));
+      expect((await e.disks.getById(disk.uniqueId)).diskState).toBe('Unattached'); // INFO attaches nothing
+      const go = await c.go(name);
+      expect(info?.flags, name).toBe(go?.flags);
+      expect((go?.flags ?? 0) & TxFlag.CAN_MULTI_CONN).toBe(TxFlag.CAN_MULTI_CONN);
+      await c.disconnect();
+    }
   });
 
   it('a snapshot taken in the middle of a write stream holds exactly the writes acknowledged before it', async () => {
