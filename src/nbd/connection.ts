@@ -22,10 +22,12 @@
  * - Oversized or rejected WRITE payloads are skipped, never buffered, so a declared length costs
  *   no memory. Accepted payloads are a view of the socket chunk when they arrived in one, else
  *   copied once into a recycled buffer from the server's `BufferPool`.
- * - Teardown (`finish`) is the only exit: stop parsing, let an option that is opening an export
- *   complete, wait for requests in flight (their replies still go out if the socket is alive),
- *   call `export.close()` exactly once, then end the socket. The export is closed before the
- *   client sees its connection end, so a disk is detached by the time `qemu-img` exits.
+ * - Teardown (`finish`) is the only exit: stop parsing, wait for requests in flight (their
+ *   replies still go out if the socket is alive), call `export.close()` exactly once, then end the
+ *   socket. The export is closed before the client sees its connection end, so a disk is detached
+ *   by the time `qemu-img` exits. An option still running (a GO inside `backend.open`) is waited
+ *   for at most `closeTimeoutMs`, and not at all with the socket open when the client is gone:
+ *   the socket is destroyed first, and the export that open yields is closed when it settles.
  */
 
 import type { Socket } from 'node:net';
@@ -63,7 +65,10 @@ export interface ConnectionConfig extends TransmissionConfig {
   maxOptionLength: number;
   /** A client that has not reached the transmission phase by then is disconnected (0: never). */
   handshakeTimeoutMs: number;
-  /** How long a graceful close waits for the client to close its side before destroying. */
+  /**
+   * How long a graceful close waits for the client to close its side before destroying, and how
+   * long any close waits for an option (a `backend.open`) still running.
+   */
   closeTimeoutMs: number;
 }
 
@@ -97,6 +102,7 @@ export class NbdConnection {
   private finished: Promise<void> | undefined;
   private readonly socketClosed: Promise<void>;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  private exportClosed = false;
   /** Resolves when the connection is completely torn down (export closed, socket closed). */
   readonly done: Promise<void>;
   private markDone: () => void = () => undefined;
@@ -356,18 +362,35 @@ export class NbdConnection {
 
   private async teardown(reason: string, graceful: boolean): Promise<void> {
     this.logger?.debug?.('nbd connection closing', { client: this.client, reason });
-    if (this.optionInProgress !== undefined) await this.optionInProgress;
-    if (this.tx !== undefined) await this.tx.idle();
-    const session = this.session;
-    if (session !== undefined) {
-      try {
-        await session.export.close();
-      } catch (err) {
-        this.logger?.warn('nbd export close failed', { client: this.client, export: session.name, error: String(err) });
+    const option = this.optionInProgress;
+    if (option !== undefined) {
+      // The option may be a GO waiting for backend.open, which can take arbitrarily long (a disk
+      // lease, a slow catalog): a client that is gone is let go at once, and nobody waits more
+      // than closeTimeoutMs for the open. The export it yields is closed whenever it settles.
+      if (!graceful) this.socket.destroy();
+      if (!(await settlesWithin(option, this.config.closeTimeoutMs))) {
+        this.logger?.warn('nbd option still running at close; its export is closed when it completes', { client: this.client, reason });
+        this.socket.destroy();
+        void option.then(() => this.closeExport(reason));
+        return this.socketClosed;
       }
-      this.logger?.info('nbd export detached', { client: this.client, export: session.name, reason });
     }
+    if (this.tx !== undefined) await this.tx.idle();
+    await this.closeExport(reason);
     await this.endSocket(graceful);
+  }
+
+  /** Closes the opened export, if any, exactly once. */
+  private async closeExport(reason: string): Promise<void> {
+    const session = this.session;
+    if (session === undefined || this.exportClosed) return;
+    this.exportClosed = true;
+    try {
+      await session.export.close();
+    } catch (err) {
+      this.logger?.warn('nbd export close failed', { client: this.client, export: session.name, error: String(err) });
+    }
+    this.logger?.info('nbd export detached', { client: this.client, export: session.name, reason });
   }
 
   private async endSocket(graceful: boolean): Promise<void> {
@@ -382,4 +405,13 @@ export class NbdConnection {
     await this.socketClosed;
     clearTimeout(timer);
   }
+}
+
+/** True when `p` settles within `ms` (it never rejects here: options report their own errors). */
+function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }

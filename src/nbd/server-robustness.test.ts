@@ -6,9 +6,10 @@
  */
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NbdBackend } from './backend.js';
 import { MemoryNbdBackend } from './memory-backend.js';
 import type { MemoryDisk } from './memory-backend.js';
-import { Cmd, CmdFlag, Errno, encodeRequest } from './protocol.js';
+import { ClientFlag, Cmd, CmdFlag, Errno, Opt, encodeInfoRequest, encodeOption, encodeRequest } from './protocol.js';
 import { NbdServer } from './server.js';
 import { RawNbdClient, firstDifference, replyError, replyMessage } from './test-client.js';
 
@@ -193,6 +194,44 @@ describe('nbd connection lifecycle', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * MiB);
     c.destroy();
     await until(() => disk.closes === 1, 'export close');
+  });
+
+  it('a backend.open that hangs holds neither the socket nor server.close(); its export is closed when it settles', async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow: NbdBackend = { list: () => backend.list(), open: async (name, o) => gate.then(() => backend.open(name, o)) };
+    await server.close();
+    server = new NbdServer(slow, { handshakeTimeoutMs: 150, closeTimeoutMs: 300 });
+    ({ port } = await server.listen(0, '127.0.0.1'));
+    const goAndWait = async (): Promise<RawNbdClient> => {
+      const c = await RawNbdClient.connect(port);
+      clients.push(c);
+      c.sendFlags(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES);
+      c.write(encodeOption(Opt.GO, encodeInfoRequest(DISK)));
+      return c;
+    };
+    // the handshake timeout drops a client whose GO is stuck in open
+    const timedOut = await goAndWait();
+    const t0 = Date.now();
+    await timedOut.closed;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // a client that hangs up is let go at once, and the connection is gone within closeTimeoutMs
+    const vanished = await goAndWait();
+    await sleep(20);
+    vanished.destroy();
+    await until(() => server.connectionCount === 0, 'connections to go', 2000);
+    // shutdown does not wait for the open either
+    await goAndWait();
+    await sleep(20);
+    const t1 = Date.now();
+    await server.close();
+    expect(Date.now() - t1).toBeLessThan(1500);
+    expect(disk.opens).toBe(0);
+    release();
+    await until(() => disk.opens === 3 && disk.closes === 3, 'late opens to be closed');
+    expect(disk.openCount).toBe(0);
   });
 
   it('client vanishing with requests in flight: they finish, then the export closes once', async () => {

@@ -39,6 +39,11 @@ export interface NbdServerOptions {
   sparseReadMin?: number;
   /** Disconnect clients that have not finished the handshake after this long (default 60 s; 0 = never). */
   handshakeTimeoutMs?: number;
+  /**
+   * How long closing a connection waits for the client to close its side, and for an option still
+   * inside `backend.open` (default 2 s).
+   */
+  closeTimeoutMs?: number;
 }
 
 /** Largest payload the 32-bit length fields can carry next to a chunk's 8-byte offset. */
@@ -57,7 +62,7 @@ function resolveConfig(opts: NbdServerOptions): ConnectionConfig {
     maxExtents: 65536,
     maxOptionLength: 64 * 1024,
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 60_000,
-    closeTimeoutMs: 2_000,
+    closeTimeoutMs: opts.closeTimeoutMs ?? 2_000,
   };
 }
 
