@@ -46,6 +46,13 @@ export interface NbdExport {
    * true (snapdisk stores zeroed ranges sparse).
    */
   readonly fastZero?: boolean;
+  /**
+   * Optional, consulted for NBD_CMD_FLAG_FAST_ZERO requests only (when `fastZero` is not false):
+   * false when zeroing this range right now would not be fast, e.g. because it would first fetch
+   * blocks from elsewhere or save old bytes for a snapshot. The server then answers ENOTSUP without
+   * calling `writeZeroes`, and the client falls back to writing zeros itself. Absent means fast.
+   */
+  zeroIsFast?(offset: number, length: number): boolean;
   /** Returns exactly `length` bytes. */
   read(offset: number, length: number): Promise<Buffer>;
   /**

@@ -36,6 +36,8 @@ export type MemoryOp = 'read' | 'write' | 'flush' | 'trim' | 'writeZeroes' | 'bl
 export interface MemoryDiskHooks {
   /** Awaited before each I/O call; a rejection fails that call. */
   beforeOp?: (op: MemoryOp, offset: number, length: number) => Promise<void> | void;
+  /** Answers `NbdExport.zeroIsFast` (absent: always fast). */
+  zeroIsFast?: (offset: number, length: number) => boolean;
 }
 
 export interface MemoryExportOptions {
@@ -215,6 +217,10 @@ class MemoryExport implements NbdExport {
   }
   get fastZero(): boolean | undefined {
     return this.disk.fastZero;
+  }
+
+  zeroIsFast(offset: number, length: number): boolean {
+    return this.disk.hooks.zeroIsFast?.(offset, length) ?? true;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {

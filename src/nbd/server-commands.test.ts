@@ -107,6 +107,38 @@ describe('nbd commands, simple replies', () => {
     expect(replyError(await c.reply())).toBe(0);
   });
 
+  it('WRITE_ZEROES with FAST_ZERO asks the export about the range and gets ENOTSUP where it would be slow', async () => {
+    const c = await open({ structured: true });
+    c.request(Cmd.WRITE, 0, 2 * MiB, { payload: Buffer.alloc(2 * MiB, 7) });
+    expect(replyError(await c.reply())).toBe(0);
+    const asked: [number, number][] = [];
+    const zeroed: number[] = [];
+    disk.hooks.zeroIsFast = (offset, length) => {
+      asked.push([offset, length]);
+      return offset >= MiB; // the first MiB "needs a copy first"
+    };
+    disk.hooks.beforeOp = (op, offset) => {
+      if (op === 'writeZeroes') zeroed.push(offset);
+    };
+    c.request(Cmd.WRITE_ZEROES, 512 * KiB, MiB, { flags: CmdFlag.FAST_ZERO, cookie: 1 });
+    const slow = await c.reply();
+    expect(replyError(slow)).toBe(Errno.ENOTSUP);
+    expect(replyMessage(slow)).toContain('not faster');
+    c.request(Cmd.WRITE_ZEROES, MiB, 512 * KiB, { flags: CmdFlag.FAST_ZERO, cookie: 2 });
+    expect(replyError(await c.reply())).toBe(0);
+    c.request(Cmd.WRITE_ZEROES, 0, 64 * KiB, { cookie: 3 }); // without FAST_ZERO nobody asks
+    expect(replyError(await c.reply())).toBe(0);
+    expect(asked).toEqual([
+      [512 * KiB, MiB],
+      [MiB, 512 * KiB],
+    ]);
+    expect(zeroed).toEqual([MiB, 0]);
+    const expected = Buffer.alloc(2 * MiB, 7);
+    expected.fill(0, MiB, MiB + 512 * KiB);
+    expected.fill(0, 0, 64 * KiB);
+    expect(firstDifference(await c.pread(0, 2 * MiB), expected)).toBeUndefined();
+  });
+
   it('READ of zero bytes answers with an empty reply', async () => {
     const c = await open();
     expect(firstDifference(await c.pread(0, 0), Buffer.alloc(0))).toBeUndefined();

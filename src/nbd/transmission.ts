@@ -193,8 +193,8 @@ export class Transmission {
         if (h.length > 0) await this.exp.trim(h.offset, h.length, fua);
         break;
       case Cmd.WRITE_ZEROES:
-        if ((h.flags & CmdFlag.FAST_ZERO) !== 0 && this.exp.fastZero === false) {
-          this.replyError(h, Errno.ENOTSUP, 'writing zeroes is not faster than writing data on this export');
+        if ((h.flags & CmdFlag.FAST_ZERO) !== 0 && !this.zeroIsFast(h.offset, h.length)) {
+          this.replyError(h, Errno.ENOTSUP, 'writing zeroes to this range is not faster than writing data right now');
           return;
         }
         if (h.length > 0) await this.exp.writeZeroes(h.offset, h.length, fua, (h.flags & CmdFlag.NO_HOLE) !== 0);
@@ -205,6 +205,12 @@ export class Transmission {
         break; // a hint; the backend has no cache to prime
     }
     this.writer.send([encodeSimpleReply(0, h)]);
+  }
+
+  private zeroIsFast(offset: number, length: number): boolean {
+    const exp = this.exp;
+    if (exp.fastZero === false) return false;
+    return exp.zeroIsFast === undefined || exp.zeroIsFast(offset, length);
   }
 
   private async read(h: RequestHeader): Promise<void> {

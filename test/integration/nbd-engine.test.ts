@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resourceId } from '../../src/core/ids.js';
 import { BLOCK_SIZE, MiB } from '../../src/core/units.js';
 import { EngineNbdBackend } from '../../src/nbd/engine-backend.js';
-import { Cmd, CmdFlag, Opt, TxFlag, encodeInfoRequest } from '../../src/nbd/protocol.js';
+import { Cmd, CmdFlag, Errno, Opt, TxFlag, encodeInfoRequest } from '../../src/nbd/protocol.js';
 import { NbdServer } from '../../src/nbd/server.js';
 import { RawNbdClient, replyError } from '../../src/nbd/test-client.js';
 import { createDisk, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
@@ -131,6 +131,79 @@ describe('NBD over the engine', () => {
     Buffer.from('patched').copy(expected, 10);
     expect((await rc.pread(MiB, data.length)).equals(expected)).toBe(true);
     await rc.disconnect();
+  });
+
+  it('FAST_ZERO gets ENOTSUP where zeroing would copy for a pending snapshot or fetch from the base', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd');
+    const data = prng(4)(4 * MiB);
+    await (await e.disks.open(disk.uniqueId)).write(0, data);
+    e.pauseJobs();
+    const s = await snapshot(e, disk, 'pending'); // its 64 frozen blocks wait to be copied
+    const c = await RawNbdClient.open(port, resourceId('disks', disk), { structured: true });
+    const zero = async (offset: number, length: number, flags: number, cookie: number): Promise<number> => {
+      c.request(Cmd.WRITE_ZEROES, offset, length, { flags, cookie });
+      return replyError(await c.reply());
+    };
+    expect(await zero(0, MiB, CmdFlag.FAST_ZERO, 1)).toBe(Errno.ENOTSUP);
+    expect((await c.pread(0, MiB)).equals(data.subarray(0, MiB))).toBe(true);
+    expect(await zero(16 * MiB, MiB, CmdFlag.FAST_ZERO, 2)).toBe(0); // nothing frozen there
+    expect(await zero(0, MiB, 0, 3)).toBe(0); // the slow way saves the old bytes first
+    expect(await zero(BLOCK_SIZE, BLOCK_SIZE, CmdFlag.FAST_ZERO, 4)).toBe(0); // saved already: fast now
+    expect(await zero(MiB, MiB, CmdFlag.FAST_ZERO, 5)).toBe(Errno.ENOTSUP);
+    e.resumeJobs();
+    await e.idle();
+    expect((await e.snapshots.read(s, 0, 4 * MiB)).equals(data)).toBe(true);
+    expect(await zero(MiB, MiB, CmdFlag.FAST_ZERO, 6)).toBe(0); // the snapshot is complete
+    await c.disconnect();
+
+    // a restored disk still hydrating: partial blocks would be fetched from the base first
+    e.pauseJobs();
+    const { disk: r } = await e.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: RG, name: 'r', creationData: { createOption: 'Copy', sourceResourceId: snapshotId(s) } });
+    const rc = await RawNbdClient.open(port, resourceId('disks', r), { structured: true });
+    rc.request(Cmd.WRITE_ZEROES, 4096, 4096, { flags: CmdFlag.FAST_ZERO, cookie: 7 });
+    expect(replyError(await rc.reply())).toBe(Errno.ENOTSUP);
+    rc.request(Cmd.WRITE_ZEROES, MiB, MiB, { flags: CmdFlag.FAST_ZERO, cookie: 8 }); // whole blocks: no fetch
+    expect(replyError(await rc.reply())).toBe(0);
+    expect(e.disks.completionPercent(await e.disks.getById(r.uniqueId))).toBeLessThan(100);
+    const expected = Buffer.from(data);
+    expected.fill(0, MiB, 2 * MiB);
+    expect((await rc.pread(0, 4 * MiB)).equals(expected)).toBe(true);
+    e.resumeJobs();
+    await e.idle();
+    expect((await rc.pread(0, 4 * MiB)).equals(expected)).toBe(true);
+    await rc.disconnect();
+  });
+
+  it('a huge TRIM over blocks a pending snapshot still needs does not hold the event loop in one piece', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd');
+    const size = 128 * MiB;
+    const h = await e.disks.open(disk.uniqueId);
+    const piece = prng(5)(8 * MiB);
+    for (let at = 0; at < size; at += piece.length) await h.write(at, piece);
+    e.pauseJobs();
+    const s = await snapshot(e, disk, 'pending'); // every block of the TRIM is copied to the cow log first
+    const c = await RawNbdClient.open(port, resourceId('disks', disk));
+    let last = performance.now();
+    let longest = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 1);
+    const t0 = performance.now();
+    c.request(Cmd.TRIM, 0, size, { cookie: 1 });
+    const r = await c.reply();
+    const took = performance.now() - t0;
+    clearInterval(ticker);
+    expect(replyError(r)).toBe(0);
+    expect(longest, `longest turn ${longest.toFixed(0)} ms of ${took.toFixed(0)} ms`).toBeLessThan(took / 4);
+    expect((await c.pread(0, MiB)).equals(Buffer.alloc(MiB))).toBe(true);
+    e.resumeJobs();
+    await e.idle();
+    expect((await e.snapshots.read(s, size - 8 * MiB, 8 * MiB)).equals(piece)).toBe(true);
+    await c.disconnect();
   });
 
   it('an abrupt disconnect mid-write leaves the server serving and the disk detached', async () => {
