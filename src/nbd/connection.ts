@@ -33,6 +33,7 @@
 import type { Socket } from 'node:net';
 import type { NbdBackend } from './backend.js';
 import type { BufferPool } from '../core/buffer-pool.js';
+import type { ByteBudget } from './budget.js';
 import { ByteQueue } from './byte-queue.js';
 import { OptionNegotiator } from './handshake.js';
 import type { Outcome, Session } from './handshake.js';
@@ -70,6 +71,8 @@ export interface ConnectionConfig extends TransmissionConfig {
    * long any close waits for an option (a `backend.open`) still running.
    */
   closeTimeoutMs: number;
+  /** Set when the connection is over the server's limit: every option is refused with it. */
+  refusal?: string;
 }
 
 type Phase = 'flags' | 'options' | 'transmission' | 'done';
@@ -89,7 +92,11 @@ export class NbdConnection {
   private tx: Transmission | undefined;
   private session: Session | undefined;
   private pendingOption: { option: number; length: number } | undefined;
+  /** A WRITE whose payload is being received (its length is charged to the budget). */
   private pendingWrite: RequestHeader | undefined;
+  /** A request parsed but waiting for the server-wide budget; `leaveQueue` cancels the wait. */
+  private awaitingBudget: RequestHeader | undefined;
+  private leaveQueue: (() => void) | undefined;
   private skipBytes = 0;
   /** The option being handled (it may be opening an export). */
   private optionInProgress: Promise<void> | undefined;
@@ -112,6 +119,7 @@ export class NbdConnection {
     private readonly backend: NbdBackend,
     private readonly config: ConnectionConfig,
     private readonly pool: BufferPool,
+    private readonly budget: ByteBudget,
     private readonly logger: NbdLogger | undefined,
   ) {
     this.client = describePeer(socket);
@@ -135,6 +143,11 @@ export class NbdConnection {
     socket.write(encodeGreeting(HandshakeFlag.FIXED_NEWSTYLE | HandshakeFlag.NO_ZEROES));
   }
 
+  /** Bytes received and not yet consumed (a WRITE payload being received, pipelined requests). */
+  get bufferedBytes(): number {
+    return this.queue.length;
+  }
+
   /** Server shutdown: finish in-flight requests, close the export, end the socket. */
   shutdown(): Promise<void> {
     return this.finish('server shutting down', true);
@@ -146,7 +159,10 @@ export class NbdConnection {
    */
   private send(parts: Buffer[], done?: () => void): void {
     const s = this.socket;
-    if (s.destroyed || !s.writable) return; // a pooled buffer not handed back is left to the GC
+    if (s.destroyed || !s.writable) {
+      done?.(); // nothing will read the buffers: they (and their budget) can be reused now
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       s.cork();
@@ -206,7 +222,7 @@ export class NbdConnection {
       return false;
     }
     const noZeroes = (flags & ClientFlag.NO_ZEROES) !== 0;
-    const config = { maxPayload: this.config.maxPayload, client: this.client, noZeroes };
+    const config = { maxPayload: this.config.maxPayload, client: this.client, noZeroes, refusal: this.config.refusal };
     this.negotiator = new OptionNegotiator(this.backend, config, (b) => this.send([b]));
     this.phase = 'options';
     return true;
@@ -256,7 +272,7 @@ export class NbdConnection {
   }
 
   private finishIfDrained(): void {
-    if (this.inputEnded && !this.throttled && this.optionInProgress === undefined) {
+    if (this.inputEnded && !this.throttled && this.awaitingBudget === undefined && this.optionInProgress === undefined) {
       void this.finish('client closed its side', true);
     }
   }
@@ -272,7 +288,14 @@ export class NbdConnection {
     this.session = outcome.session;
     if (this.stopped) return;
     clearTimeout(this.handshakeTimer);
-    this.tx = new Transmission(outcome.session, this.config, { send: (p, done) => this.send(p, done) }, () => this.resumeIfPossible());
+    this.tx = new Transmission(
+      outcome.session,
+      this.config,
+      { send: (p, done) => this.send(p, done) },
+      () => this.resumeIfPossible(),
+      this.budget,
+      this.pool,
+    );
     this.phase = 'transmission';
     this.logger?.info('nbd export attached', { client: this.client, export: outcome.session.name });
   }
@@ -298,6 +321,7 @@ export class NbdConnection {
       }
       return true;
     }
+    if (this.awaitingBudget !== undefined) return false;
     if (this.overloaded(tx)) {
       this.throttle();
       return false;
@@ -308,22 +332,52 @@ export class NbdConnection {
       void this.finish(`bad request magic 0x${h.magic.toString(16)}`, false);
       return false;
     }
-    if (h.type === Cmd.WRITE) {
-      const bad = tx.check(h);
-      if (bad === undefined) {
-        this.pendingWrite = h;
-      } else {
-        tx.replyError(h, bad.errno, bad.message);
-        this.skipBytes = h.length; // drain the payload without keeping it
-      }
-      return true;
-    }
     if (h.type === Cmd.DISC) {
       void this.finish('client sent NBD_CMD_DISC', true);
       return false;
     }
-    tx.submit(h);
+    const bad = tx.check(h);
+    if (bad !== undefined) {
+      tx.replyError(h, bad.errno, bad.message);
+      if (h.type === Cmd.WRITE) this.skipBytes = h.length; // drain the payload without keeping it
+      return true;
+    }
+    const bytes = Transmission.payloadOf(h);
+    if (bytes > 0 && !this.budget.tryTake(bytes)) {
+      // over the server-wide budget: stop reading until the bytes are granted
+      this.awaitingBudget = h;
+      this.socket.pause();
+      this.leaveQueue = this.budget.wait(bytes, () => this.budgetGranted());
+      return false;
+    }
+    this.admit(tx, h);
     return true;
+  }
+
+  /** Runs a checked request whose payload bytes are charged (a WRITE first receives its payload). */
+  private admit(tx: Transmission, h: RequestHeader): void {
+    if (h.type === Cmd.WRITE && h.length > 0) this.pendingWrite = h;
+    else tx.submit(h);
+  }
+
+  private budgetGranted(): void {
+    const h = this.awaitingBudget;
+    const tx = this.tx;
+    this.awaitingBudget = undefined;
+    this.leaveQueue = undefined;
+    if (h === undefined || tx === undefined) return;
+    if (this.stopped) {
+      this.budget.give(Transmission.payloadOf(h));
+      return;
+    }
+    this.admit(tx, h);
+    // Granted from inside another request's completion: parse on in a turn of our own.
+    process.nextTick(() => {
+      if (this.stopped) return;
+      this.pump();
+      if (!this.throttled && this.awaitingBudget === undefined && !this.stopped) this.socket.resume();
+      this.finishIfDrained();
+    });
   }
 
   private overloaded(tx: Transmission): boolean {
@@ -344,7 +398,7 @@ export class NbdConnection {
     if (!this.throttled || this.stopped || tx === undefined || this.overloaded(tx)) return;
     this.throttled = false;
     this.pump();
-    if (!this.throttled && !this.stopped) this.socket.resume();
+    if (!this.throttled && this.awaitingBudget === undefined && !this.stopped) this.socket.resume();
     this.finishIfDrained();
   }
 
@@ -354,6 +408,12 @@ export class NbdConnection {
     this.phase = 'done';
     clearTimeout(this.handshakeTimer);
     this.queue.clear();
+    // bytes charged for requests that will never run
+    this.leaveQueue?.();
+    this.leaveQueue = undefined;
+    this.awaitingBudget = undefined;
+    if (this.pendingWrite !== undefined) this.budget.give(this.pendingWrite.length);
+    this.pendingWrite = undefined;
     this.finished = this.teardown(reason, graceful)
       .catch((err: unknown) => this.logger?.error('nbd teardown failed', { client: this.client, error: String(err) }))
       .finally(() => this.markDone());

@@ -49,6 +49,8 @@ export interface NegotiatorConfig {
   client: string;
   /** Whether the client set NBD_FLAG_C_NO_ZEROES. */
   noZeroes: boolean;
+  /** When set, every option but ABORT is refused with NBD_REP_ERR_POLICY and this message. */
+  refusal?: string | undefined;
 }
 
 /** Everything the transmission phase needs to know about the negotiated session. */
@@ -88,6 +90,11 @@ export class OptionNegotiator {
 
   /** Handles one complete option; replies are written before the promise resolves. */
   async handle(option: number, data: Buffer): Promise<Outcome> {
+    const refusal = this.config.refusal;
+    if (refusal !== undefined && option !== Opt.ABORT) {
+      if (option === Opt.EXPORT_NAME) return { kind: 'close', reason: refusal };
+      return this.error(option, Rep.ERR_POLICY, refusal);
+    }
     switch (option) {
       case Opt.EXPORT_NAME:
         return this.exportName(data);

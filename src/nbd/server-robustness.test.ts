@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NbdBackend } from './backend.js';
 import { MemoryNbdBackend } from './memory-backend.js';
 import type { MemoryDisk } from './memory-backend.js';
-import { ClientFlag, Cmd, CmdFlag, Errno, Opt, encodeInfoRequest, encodeOption, encodeRequest } from './protocol.js';
+import { SnapdiskError } from '../core/errors.js';
+import { ClientFlag, Cmd, CmdFlag, Errno, Opt, Rep, encodeInfoRequest, encodeOption, encodeRequest } from './protocol.js';
 import { NbdServer } from './server.js';
 import { RawNbdClient, firstDifference, replyError, replyMessage } from './test-client.js';
 
@@ -185,15 +186,28 @@ describe('nbd connection lifecycle', () => {
     expect(await again.pread(0, 4)).toEqual(Buffer.alloc(4));
   });
 
-  it('a huge declared payload followed by a disconnect costs no memory', async () => {
+  it('a 4 GiB declared payload is refused at once and drained without being kept; a disconnect mid-drain cleans up', async () => {
     const c = await open();
-    const before = process.memoryUsage().arrayBuffers;
     c.write(encodeRequest({ flags: 0, type: Cmd.WRITE, cookieHi: 0, cookieLo: 1, offset: 0, length: 0xffffffff }));
-    c.write(Buffer.alloc(4 * MiB));
-    await sleep(50);
-    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * MiB);
-    c.destroy();
+    const r = await c.reply(); // before a single payload byte was sent
+    expect([r.cookie, replyError(r)]).toEqual([1, Errno.EINVAL]);
+    const before = process.memoryUsage().arrayBuffers;
+    const piece = Buffer.alloc(MiB, 0xcd);
+    let buffered = 0;
+    for (let sent = 0; sent < 96 * MiB; sent += piece.length) {
+      if (!c.socket.write(piece)) await new Promise((resolve) => c.socket.once('drain', resolve));
+      buffered = Math.max(buffered, server.stats().receiveBufferedBytes);
+    }
+    await sleep(20);
+    // what the server received was dropped as it came: nowhere near the 96 MiB sent
+    expect(buffered).toBeLessThan(4 * MiB);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(48 * MiB);
+    expect(server.stats().inFlightBytes).toBe(0);
+    c.destroy(); // 4 GiB - 97 MiB still to drain
     await until(() => disk.closes === 1, 'export close');
+    expect(disk.allocatedBytes).toBe(0);
+    const again = await open();
+    expect(await again.pread(0, 4)).toEqual(Buffer.alloc(4));
   });
 
   it('a backend.open that hangs holds neither the socket nor server.close(); its export is closed when it settles', async () => {
@@ -333,13 +347,95 @@ describe('nbd connection lifecycle', () => {
     expect(disk.closes).toBe(1);
   });
 
-  it('two clients on one export see each other’s flushed writes', async () => {
+  it('server-wide budget: all clients together have at most maxTotalInFlightBytes of payload in flight; the rest wait', async () => {
+    await restart({ maxPayload: MiB, maxInFlightBytes: 4 * MiB, maxTotalInFlightBytes: 2 * MiB });
+    let running = 0;
+    let peak = 0;
+    let release = (): void => undefined;
+    let gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    disk.hooks.beforeOp = async (op) => {
+      if (op !== 'write') return;
+      running++;
+      peak = Math.max(peak, running);
+      await gate;
+      running--;
+    };
+    const writers = await Promise.all([open(), open(), open(), open()]);
+    const payload = (client: number, i: number): Buffer => Buffer.alloc(MiB, 16 * client + i + 1);
+    writers.forEach((c, client) => {
+      for (let i = 0; i < 3; i++) c.request(Cmd.WRITE, (client * 3 + i) * MiB, MiB, { payload: payload(client, i), cookie: i });
+    });
+    await until(() => running === 2, 'two writes running');
+    await until(() => server.stats().waitingRequests >= 1, 'a request waiting for the budget');
+    await sleep(100);
+    expect(running).toBe(2);
+    const stats = server.stats();
+    expect(stats.inFlightBytes).toBe(2 * MiB);
+    // waiting requests keep their payload in the kernel's buffers, not in ours
+    expect(stats.receiveBufferedBytes).toBeLessThan(4 * MiB);
+    release();
+    gate = Promise.resolve();
+    for (const c of writers) for (let i = 0; i < 3; i++) expect(replyError(await c.reply())).toBe(0);
+    expect(peak).toBe(2);
+    for (let client = 0; client < 4; client++) {
+      for (let i = 0; i < 3; i++) expect(firstDifference(disk.readSync((client * 3 + i) * MiB, MiB), payload(client, i))).toBeUndefined();
+    }
+    expect(server.stats()).toMatchObject({ inFlightBytes: 0, waitingRequests: 0 });
+  });
+
+  it('reads stay charged until the socket took them, and every path gives the budget back', async () => {
+    await restart({ maxPayload: MiB, maxInFlightBytes: 8 * MiB, maxTotalInFlightBytes: 2 * MiB });
+    disk.writeSync(0, Buffer.alloc(32 * MiB, 1));
+    const reader = await open({ structured: true });
+    reader.socket.pause(); // it does not read its replies: once the kernel's buffers are full, nothing is taken
+    const n = 32;
+    for (let i = 0; i < n; i++) reader.request(Cmd.READ, i * MiB, MiB, { cookie: i });
+    await until(() => server.stats().waitingRequests > 0, 'reads waiting for the budget');
+    await sleep(50);
+    expect(server.stats()).toMatchObject({ inFlightBytes: 2 * MiB, waitingRequests: 1 });
+    reader.socket.resume();
+    const lengths = new Map(Array.from({ length: n }, (_, i) => [i, MiB]));
+    for (let i = 0; i < n; i++) expect(replyError(await reader.reply(lengths))).toBe(0);
+    await until(() => server.stats().inFlightBytes === 0, 'the budget back');
+
+    // failures, rejections and vanishing clients
+    const c = await open({ structured: true });
+    disk.hooks.beforeOp = (op, offset) => {
+      if (offset === 3 * MiB) throw new SnapdiskError('InternalError', `${op} failed`);
+    };
+    c.request(Cmd.READ, 3 * MiB, MiB, { cookie: 1 });
+    c.request(Cmd.WRITE, 3 * MiB, 4096, { payload: Buffer.alloc(4096), cookie: 2 });
+    c.request(Cmd.READ, 64 * MiB - 10, 100, { cookie: 3 });
+    c.request(Cmd.WRITE, 0, 2 * MiB, { payload: Buffer.alloc(2 * MiB), cookie: 4 });
+    for (let i = 0; i < 4; i++) expect(replyError(await c.reply(new Map([[1, MiB]])))).not.toBe(0);
+    disk.hooks.beforeOp = () => sleep(20);
+    const gone = await open();
+    gone.request(Cmd.READ, 0, MiB, { cookie: 1 });
+    gone.write(encodeRequest({ flags: 0, type: Cmd.WRITE, cookieHi: 0, cookieLo: 2, offset: 0, length: MiB }));
+    gone.write(Buffer.alloc(1000));
+    await sleep(5);
+    gone.destroy();
+    await until(() => disk.closes === 1, 'the vanished client to be closed');
+    await until(() => server.stats().inFlightBytes === 0, 'the budget back');
+    expect(server.stats().waitingRequests).toBe(0);
+  });
+
+  it('connections over maxConnections are refused with a message until one closes', async () => {
+    await restart({ maxConnections: 2 });
     const a = await open();
-    const b = await open();
-    const data = Buffer.alloc(64 * KiB, 0x5a);
-    a.request(Cmd.WRITE, MiB, data.length, { payload: data, flags: CmdFlag.FUA });
-    expect(replyError(await a.reply())).toBe(0);
-    expect(firstDifference(await b.pread(MiB, data.length), data)).toBeUndefined();
-    expect(disk.openCount).toBe(2);
+    await open();
+    const c = await RawNbdClient.connect(port);
+    clients.push(c);
+    c.sendFlags(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES);
+    expect(await c.go(DISK)).toBeUndefined();
+    expect(c.lastError?.type).toBe(Rep.ERR_POLICY);
+    expect(c.lastError?.data.toString()).toContain('too many connections');
+    expect(disk.opens).toBe(2);
+    await a.disconnect();
+    await until(() => server.connectionCount === 2, 'the first client to go');
+    const d = await open();
+    expect(await d.pread(0, 4)).toEqual(Buffer.alloc(4));
   });
 });

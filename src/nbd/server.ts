@@ -17,6 +17,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { NbdBackend } from './backend.js';
 import { BufferPool } from '../core/buffer-pool.js';
+import { ByteBudget } from './budget.js';
 import { NbdConnection } from './connection.js';
 import type { ConnectionConfig, NbdLogger } from './connection.js';
 
@@ -35,6 +36,17 @@ export interface NbdServerOptions {
   maxInFlightBytes?: number;
   /** Per connection: most requests processed at once (default 256). */
   maxInFlightRequests?: number;
+  /**
+   * The whole server: READ and WRITE payload bytes in flight (received and not yet written, or
+   * read and not yet taken by the socket) across all connections (default 64 MiB; at least
+   * `maxPayload`). Requests over it wait, in arrival order, with their connection paused.
+   */
+  maxTotalInFlightBytes?: number;
+  /**
+   * The whole server: connections served at once (default 128). Clients beyond it get
+   * NBD_REP_ERR_POLICY "too many connections" to every option (a few at a time; more are hung up on).
+   */
+  maxConnections?: number;
   /** Structured reads of at least this many bytes send holes as hole chunks (default 64 KiB; 0 = off). */
   sparseReadMin?: number;
   /** Disconnect clients that have not finished the handshake after this long (default 60 s; 0 = never). */
@@ -48,6 +60,17 @@ export interface NbdServerOptions {
 
 /** Largest payload the 32-bit length fields can carry next to a chunk's 8-byte offset. */
 const MAX_PAYLOAD_LIMIT = 0xffffffff - 8;
+
+/** Defaults of the server-wide limits (see NbdServerOptions). */
+export const DEFAULT_MAX_TOTAL_IN_FLIGHT_BYTES = 64 * MiB;
+export const DEFAULT_MAX_CONNECTIONS = 128;
+/** Connections over the limit that are answered "too many connections" at once; more are dropped. */
+const MAX_REFUSING = 16;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
 
 function resolveConfig(opts: NbdServerOptions): ConnectionConfig {
   const maxPayload = opts.maxPayload ?? 32 * MiB;
@@ -66,11 +89,26 @@ function resolveConfig(opts: NbdServerOptions): ConnectionConfig {
   };
 }
 
+export interface NbdServerStats {
+  /** Open connections, refused ones included. */
+  connections: number;
+  /** Payload bytes charged to the server-wide budget right now. */
+  inFlightBytes: number;
+  /** Requests waiting for the budget. */
+  waitingRequests: number;
+  /** Bytes received and not yet consumed, summed over the connections. */
+  receiveBufferedBytes: number;
+}
+
 export class NbdServer {
   private readonly config: ConnectionConfig;
   private readonly logger: NbdLogger | undefined;
   private readonly connections = new Set<NbdConnection>();
   private readonly pool: BufferPool;
+  private readonly budget: ByteBudget;
+  private readonly maxConnections: number;
+  private served = 0;
+  private refusing = 0;
   private server: Server | undefined;
   private closing: Promise<void> | undefined;
 
@@ -80,13 +118,28 @@ export class NbdServer {
   ) {
     this.config = resolveConfig(opts);
     this.logger = opts.logger;
-    // Enough idle payload buffers for a couple of busy connections; more are left to the GC.
-    this.pool = new BufferPool(2 * this.config.maxInFlightBytes);
+    const total = positiveInteger('maxTotalInFlightBytes', opts.maxTotalInFlightBytes ?? Math.max(DEFAULT_MAX_TOTAL_IN_FLIGHT_BYTES, this.config.maxPayload));
+    if (total < this.config.maxPayload) throw new RangeError(`maxTotalInFlightBytes (${total}) must be at least maxPayload (${this.config.maxPayload})`);
+    this.budget = new ByteBudget(total);
+    this.maxConnections = positiveInteger('maxConnections', opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+    // Payload and read buffers are recycled; idle ones are kept up to what may be in flight.
+    this.pool = new BufferPool(total);
   }
 
   /** Number of open client connections (in the handshake or transmission phase). */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  stats(): NbdServerStats {
+    let receiveBufferedBytes = 0;
+    for (const c of this.connections) receiveBufferedBytes += c.bufferedBytes;
+    return {
+      connections: this.connections.size,
+      inFlightBytes: this.budget.inUse,
+      waitingRequests: this.budget.waiting,
+      receiveBufferedBytes,
+    };
   }
 
   /** Starts listening; `port` 0 picks a free port, returned in the result. */
@@ -132,8 +185,24 @@ export class NbdServer {
       socket.destroy();
       return;
     }
-    const conn = new NbdConnection(socket, this.backend, this.config, this.pool, this.logger);
+    let refusal: string | undefined;
+    if (this.served >= this.maxConnections) {
+      refusal = `too many connections: this server serves at most ${this.maxConnections} at once; retry later`;
+      if (this.refusing >= MAX_REFUSING) {
+        socket.destroy();
+        return;
+      }
+      this.logger?.warn('nbd connection refused: too many connections', { limit: this.maxConnections });
+    }
+    const config = refusal === undefined ? this.config : { ...this.config, refusal };
+    const conn = new NbdConnection(socket, this.backend, config, this.pool, this.budget, this.logger);
+    if (refusal === undefined) this.served++;
+    else this.refusing++;
     this.connections.add(conn);
-    void conn.done.then(() => this.connections.delete(conn));
+    void conn.done.then(() => {
+      this.connections.delete(conn);
+      if (refusal === undefined) this.served--;
+      else this.refusing--;
+    });
   }
 }

@@ -18,8 +18,9 @@
  * - In-flight accounting (`inFlight`, `inFlightBytes`) drives the connection's backpressure.
  */
 
-import { sharedPool } from '../core/buffer-pool.js';
+import type { BufferPool } from '../core/buffer-pool.js';
 import type { NbdExport, NbdExtent } from './backend.js';
+import type { ByteBudget } from './budget.js';
 import { toWireError } from './errors.js';
 import type { Session } from './handshake.js';
 import { RequestOrder } from './ordering.js';
@@ -87,8 +88,17 @@ export class Transmission {
     private readonly writer: ReplyWriter,
     /** Called whenever a request settles, so the connection can resume reading. */
     private readonly onSettled: () => void,
+    /** The server-wide budget the connection charged each request's payload to. */
+    private readonly budget: ByteBudget,
+    /** Recycled buffers for read replies. */
+    private readonly pool: BufferPool,
   ) {
     this.exp = session.export;
+  }
+
+  /** Bytes of payload a request moves (the amount charged to the budget): READ and WRITE lengths. */
+  static payloadOf(h: RequestHeader): number {
+    return h.type === Cmd.READ || h.type === Cmd.WRITE ? h.length : 0;
   }
 
   get inFlight(): number {
@@ -136,23 +146,17 @@ export class Transmission {
   }
 
   /**
-   * Runs a request (for WRITE, `check` was already called and `payload` holds its data;
-   * `release` is called once the backend is done with it).
+   * Runs a request that passed `check`. The connection charged `payloadOf(h)` bytes to the budget;
+   * this gives them back once nothing refers to the payload or the read data any more. For WRITE
+   * `payload` holds the data and `release` is called once the backend is done with it.
    */
   submit(h: RequestHeader, payload?: Buffer, release?: () => void): void {
-    if (h.type !== Cmd.WRITE) {
-      const bad = this.check(h);
-      if (bad !== undefined) {
-        this.replyError(h, bad.errno, bad.message);
-        return;
-      }
-    }
-    const cost = h.type === Cmd.READ || h.type === Cmd.WRITE ? h.length : 0;
+    const cost = Transmission.payloadOf(h);
     this.inFlightCount++;
     this.inFlightByteCount += cost;
     const access = accessOf(h.type);
     const end = access === 'flush' || access === 'none' ? 0 : h.offset + h.length;
-    void this.order.run(access, h.offset, end, () => this.execute(h, payload)).then(() => {
+    void this.order.run(access, h.offset, end, () => this.execute(h, payload, cost)).then(() => {
       release?.();
       this.settle(cost);
     });
@@ -169,20 +173,22 @@ export class Transmission {
     this.onSettled();
   }
 
-  private async execute(h: RequestHeader, payload: Buffer | undefined): Promise<void> {
+  /** Runs one request and replies; gives its charge back unless a read's last send took it over. */
+  private async execute(h: RequestHeader, payload: Buffer | undefined, charge: number): Promise<void> {
+    let handedOver = false;
     try {
-      await this.dispatch(h, payload);
+      if (h.type === Cmd.READ) handedOver = await this.read(h, charge);
+      else await this.dispatch(h, payload);
     } catch (err) {
       const w = toWireError(err);
       this.replyError(h, w.errno, w.message);
     }
+    if (!handedOver) this.budget.give(charge);
   }
 
   private async dispatch(h: RequestHeader, payload: Buffer | undefined): Promise<void> {
     const fua = (h.flags & CmdFlag.FUA) !== 0;
     switch (h.type) {
-      case Cmd.READ:
-        return this.read(h);
       case Cmd.WRITE:
         if (h.length > 0) await this.exp.write(h.offset, payload ?? Buffer.alloc(0), fua);
         break;
@@ -213,88 +219,122 @@ export class Transmission {
     return exp.zeroIsFast === undefined || exp.zeroIsFast(offset, length);
   }
 
-  private async read(h: RequestHeader): Promise<void> {
-    if (!this.session.structured) {
-      if (h.length === 0) return this.writer.send([encodeSimpleReply(0, h), Buffer.alloc(0)]);
-      const { data, done } = await this.readPooled(h.offset, h.length);
-      this.writer.send([encodeSimpleReply(0, h), data], done);
-      return;
-    }
+  /**
+   * READ. Resolves true when the last send took the charge over: it is given back (with the
+   * pooled buffers) once the socket has taken the data, not when the request settles.
+   */
+  private async read(h: RequestHeader, charge: number): Promise<boolean> {
     if (h.length === 0) {
-      this.writer.send([encodeNoneChunk(h)]);
-      return;
+      this.writer.send([this.session.structured ? encodeNoneChunk(h) : encodeSimpleReply(0, h)]);
+      return false;
     }
-    const df = (h.flags & CmdFlag.DF) !== 0;
-    if (!df && this.config.sparseReadMin > 0 && h.length >= this.config.sparseReadMin) {
-      const extents = await this.coveringExtents(h.offset, h.length);
-      if (extents.length > 1 || extents[0]?.hole === true) return this.sparseRead(h, extents);
+    if (this.session.structured && (h.flags & CmdFlag.DF) === 0 && this.config.sparseReadMin > 0 && h.length >= this.config.sparseReadMin) {
+      const got = await this.exp.blockStatus(h.offset, h.length);
+      const head = got[0];
+      // the usual answer, "all data", goes straight to one data chunk without building anything
+      if (head === undefined || head.hole || head.length < h.length) {
+        const extents = await this.coveringExtents(h.offset, h.length, got);
+        if (extents.length > 1 || extents[0]?.hole === true) return this.sparseRead(h, extents, charge);
+      }
     }
-    const { data, done } = await this.readPooled(h.offset, h.length);
-    this.writer.send([encodeDataChunkHeader(ReplyFlag.DONE, h, h.offset, data.length), data], done);
+    const buf = await this.readData(h.offset, h.length);
+    const header = this.session.structured ? encodeDataChunkHeader(ReplyFlag.DONE, h, h.offset, h.length) : encodeSimpleReply(0, h);
+    this.writer.send([header, buf.length === h.length ? buf : buf.subarray(0, h.length)], () => this.returnRead(buf, charge));
+    return true;
+  }
+
+  /** Once the socket took a read's data: its buffer back to the pool, its bytes to the budget. */
+  private returnRead(buf: Buffer, charge: number): void {
+    this.recycle(buf);
+    this.budget.give(charge);
   }
 
   /**
-   * A read into a pooled buffer when the backend can fill one (fresh pages cost a page fault
-   * each on some VMs); `done` gives the buffer back once the socket took it.
+   * The bytes of [offset, offset+length) at the front of a buffer: one from the server's pool
+   * filled by `readInto` (fresh pages cost a page fault each on some VMs), or the backend's own
+   * from `read`. The caller sends a view and hands it to `recycle` once the socket took it.
    */
-  private async readPooled(offset: number, length: number): Promise<{ data: Buffer; done?: () => void }> {
-    const into = this.exp.readInto?.bind(this.exp);
-    if (!into) return { data: await this.readExact(offset, length) };
-    const pooled = sharedPool.acquire(length);
-    const data = pooled.subarray(0, length);
+  private async readData(offset: number, length: number): Promise<Buffer> {
+    const exp = this.exp;
+    if (exp.readInto === undefined) {
+      const data = await exp.read(offset, length);
+      if (data.length !== length) throw new Error(`backend read returned ${data.length} bytes instead of ${length}`);
+      return data;
+    }
+    const pooled = this.pool.acquire(length);
     try {
-      await into(offset, data);
+      await exp.readInto(offset, pooled.subarray(0, length));
     } catch (err) {
-      sharedPool.release(pooled);
+      this.pool.release(pooled);
       throw err;
     }
-    return { data, done: () => sharedPool.release(pooled) };
+    return pooled;
   }
 
-  private async readExact(offset: number, length: number): Promise<Buffer> {
-    const data = await this.exp.read(offset, length);
-    if (data.length !== length) throw new Error(`backend read returned ${data.length} bytes instead of ${length}`);
-    return data;
+  /** Gives a buffer from `readData` back: pooled ones to the pool, the backend's to the GC. */
+  private recycle(buf: Buffer): void {
+    if (this.exp.readInto !== undefined) this.pool.release(buf);
   }
 
-  /** Extents covering exactly [offset, offset+length), merged, hole flags normalised. */
-  private async coveringExtents(offset: number, length: number): Promise<NbdExtent[]> {
+  /**
+   * Extents covering exactly [offset, offset+length), merged, hole flags normalised; `first` is
+   * the backend's answer for the whole range, asked again from where it stopped.
+   */
+  private async coveringExtents(offset: number, length: number, first: NbdExtent[]): Promise<NbdExtent[]> {
     const out: NbdExtent[] = [];
     let pos = offset;
     const end = offset + length;
-    while (pos < end) {
-      const got = await this.exp.blockStatus(pos, end - pos);
+    for (let got = first; ; got = await this.exp.blockStatus(pos, end - pos)) {
       const before = pos;
       for (const e of got) {
         if (pos >= end) break;
         if (!(e.length > 0)) continue;
         pos = pushExtent(out, Math.min(e.length, end - pos), e.hole, pos);
       }
+      if (pos >= end) return out;
       if (pos === before) throw new Error(`backend block status made no progress at offset ${pos}`);
     }
-    return out;
   }
 
-  /** Sends holes as hole chunks and reads only the data extents, all chunks in offset order. */
-  private async sparseRead(h: RequestHeader, extents: NbdExtent[]): Promise<void> {
+  /**
+   * Sends holes as hole chunks and reads only the data extents (into pooled buffers, all at once),
+   * all chunks in offset order; if one read fails, none of its successors is sent.
+   */
+  private async sparseRead(h: RequestHeader, extents: NbdExtent[], charge: number): Promise<boolean> {
     let pos = h.offset;
     const reads = extents.map((e) => {
       const at = pos;
       pos += e.length;
-      return { at, e, data: e.hole ? undefined : this.readExact(at, e.length) };
+      return e.hole ? undefined : this.readData(at, e.length);
     });
-    // Start every read at once, then send in order; if one fails, none of its successors is sent.
-    reads.forEach((r) => r.data?.catch(() => undefined));
-    for (let i = 0; i < reads.length; i++) {
-      const r = reads[i];
-      if (r === undefined) continue;
-      const flags = i === reads.length - 1 ? ReplyFlag.DONE : 0;
-      if (r.data === undefined) {
-        this.writer.send([encodeHoleChunk(flags, h, r.at, r.e.length)]);
-      } else {
-        const data = await r.data;
-        this.writer.send([encodeDataChunkHeader(flags, h, r.at, data.length), data]);
+    reads.forEach((r) => r?.then((b) => b, () => undefined));
+    pos = h.offset;
+    let i = 0;
+    try {
+      for (; i < extents.length; i++) {
+        const e = extents[i] as NbdExtent;
+        const r = reads[i];
+        const last = i === extents.length - 1;
+        const flags = last ? ReplyFlag.DONE : 0;
+        if (r === undefined) {
+          this.writer.send([encodeHoleChunk(flags, h, pos, e.length)]);
+          if (last) return false;
+        } else {
+          const buf = await r;
+          const data = buf.length === e.length ? buf : buf.subarray(0, e.length);
+          const header = encodeDataChunkHeader(flags, h, pos, e.length);
+          if (last) {
+            this.writer.send([header, data], () => this.returnRead(buf, charge));
+            return true;
+          }
+          this.writer.send([header, data], () => this.recycle(buf));
+        }
+        pos += e.length;
       }
+      return false;
+    } finally {
+      // buffers of reads that were started but whose chunks were never sent
+      for (let k = i + 1; k < reads.length; k++) void reads[k]?.then((b) => this.recycle(b), () => undefined);
     }
   }
 
