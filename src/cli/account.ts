@@ -38,7 +38,7 @@ export async function accountList(ctx: CommandContext): Promise<Array<Record<str
   const subs = (await ctx.subscriptions()) as SubscriptionWire[];
   let current: string | undefined;
   try {
-    current = await ctx.subscription();
+    current = await ctx.defaultSubscription();
   } catch {
     current = undefined;
   }

@@ -29,7 +29,7 @@ export const API = {
 } as const;
 
 export interface CloudErrorBody {
-  error?: { code?: string; message?: string; target?: string; details?: Array<{ code?: string; message?: string }> };
+  error?: { code?: string; message?: string; target?: string; details?: Array<{ code?: string; message?: string; target?: string }> };
 }
 
 export interface LroOptions {
@@ -51,15 +51,64 @@ function parseJson(res: HttpResponse): unknown {
   }
 }
 
+/** The option that sets a property the server blamed (`target` of a CloudError). */
+const TARGET_OPTIONS: ReadonlyArray<[RegExp, string]> = [
+  [/diskSizeGB$/i, '--size-gb'],
+  [/uploadSizeBytes$/i, '--upload-size-bytes'],
+  [/logicalSectorSize$/i, '--logical-sector-size'],
+  [/sourceResourceId$|sourceUri$/i, '--source'],
+  [/createOption$/i, '--source/--copy-start'],
+  [/incremental$/i, '--incremental'],
+  [/^sku(\.name)?$/i, '--sku'],
+  [/^zones$/i, '--zone'],
+  [/^location$/i, '--location/-l'],
+  [/^tags/i, '--tags'],
+  [/durationInSeconds$/i, '--duration-in-seconds'],
+  [/^access$/i, '--access-level'],
+  [/fileFormat$/i, '--file-format'],
+  [/maxShares$/i, '--max-shares'],
+  [/diskIOPSReadWrite$/i, '--disk-iops-read-write'],
+  [/diskMBpsReadWrite$/i, '--disk-mbps-read-write'],
+  [/hyperVGeneration$/i, '--hyper-v-generation'],
+  [/osType$/i, '--os-type'],
+  [/networkAccessPolicy$/i, '--network-access-policy'],
+  [/publicNetworkAccess$/i, '--public-network-access'],
+  [/resourceGroupName$/i, '--resource-group/-g (--name/-n of the group commands)'],
+  [/^name$|resourceName$/i, '--name/-n'],
+];
+
+/** The server's limits (config.json `limits`) as its messages name them, and what to do about each. */
+const LIMITS: ReadonlyArray<[string, string]> = [
+  ['incrementalSnapshotsPerDiskPer5Minutes', 'Wait a few minutes before the next snapshot of this disk.'],
+  ['incrementalSnapshotsPerDisk', 'Delete older snapshots of the disk: `snapdisk snapshot delete --ids ...`.'],
+  ['activeSasPerSnapshotFamily', 'Revoke access to snapshots you no longer read: `snapdisk snapshot revoke-access -g GROUP -n NAME`.'],
+  ['pendingSnapshotsPerDiskDuringBackgroundCopy', 'Wait for a pending snapshot: `snapdisk snapshot wait --custom "completionPercent==`100`" ...`.'],
+  ['concurrentDiskCreationsPerSnapshot', 'Wait until the disks being created from this snapshot are done (`snapdisk disk wait --created ...`).'],
+  ['maxSasDurationSeconds', 'Ask for a shorter --duration-in-seconds.'],
+  ['copyStartPerSubscriptionPerRegion', 'Wait for running cross-region copies to finish (`snapdisk snapshot wait --custom "completionPercent==`100`" ...`).'],
+];
+
 /** A hint for a server error, by code (the server's messages already say much of it). */
-function hintFor(code: string, message: string, status: number, retryAfter: string | undefined): string | undefined {
+export function hintFor(code: string, message: string, status: number, retryAfter: string | undefined, target?: string): string | undefined {
   if (code === 'ResourceGroupNotFound') return 'Create it with `snapdisk group create -n NAME -l LOCATION`, or check -g.';
   if (code === 'ResourceNotFound') return 'Check the name and the resource group: `snapdisk disk list -g GROUP -o table` / `snapdisk snapshot list -g GROUP -o table`.';
   if (code === 'SubscriptionNotFound') return 'List the subscriptions you can use with `snapdisk account list -o table`.';
   if (code === 'AuthorizationFailed') return 'This principal may not use that subscription: `snapdisk account list` shows the ones it may.';
   if (/Authentication|InvalidAuthenticationToken|ExpiredAuthenticationToken/.test(code)) return 'Log in again (`snapdisk login ...`), or `snapdisk logout` to use the local development server.';
-  if (status === 429) return `The server allows only so many of these requests; retry${retryAfter ? ` after ${retryAfter} s` : ' later'}.`;
-  if (/activeSasPerSnapshotFamily/.test(message)) return 'Revoke access to snapshots you no longer read: `snapdisk snapshot revoke-access -g GROUP -n NAME`.';
+  const limit = LIMITS.find(([name]) => new RegExp(`\\b${name}\\b`).test(message));
+  const limitText = limit !== undefined ? ` The limit is ${limit[0]}: limits.${limit[0]} in the server's config.json.` : '';
+  if (status === 429) return `The server allows only so many of these requests; retry${retryAfter ? ` after ${retryAfter} s` : ' later'}.${limitText}`;
+  if (code === 'InvalidParameter' || code === 'InvalidRequestContent') {
+    if (target === undefined) return 'Check the values of the options; `--help` lists what each accepts.';
+    const option = TARGET_OPTIONS.find(([re]) => re.test(target))?.[1];
+    return option !== undefined ? `The server rejected ${target}: check ${option}.` : `The server rejected ${target}: check the option that sets it (see --help).`;
+  }
+  if (limit !== undefined) return `${limit[1]}${limitText}`;
+  if (code === 'OperationNotAllowed') {
+    return 'The server does not allow this on the resource as it is now (the message says why); `snapdisk disk show` / `snapdisk snapshot show` give its diskState and provisioningState.';
+  }
+  if (code === 'BadRequest') return 'The server could not use the request: check the options against `--help`, and run with --debug to see what was sent.';
+  if (code === 'Conflict') return 'Another operation on this resource is in progress or it changed meanwhile: wait for it (`snapdisk disk wait` / `snapdisk snapshot wait`), then retry.';
   return undefined;
 }
 
@@ -69,11 +118,12 @@ export function armError(res: HttpResponse, what: string): CliError {
   const code = body?.error?.code ?? (res.status === 404 ? 'NotFound' : `HttpError${res.status}`);
   const detail = body?.error?.details?.[0]?.code;
   const message = body?.error?.message ?? (res.body.length > 0 ? res.body.toString('utf8').slice(0, 500) : `${what} failed with HTTP status ${res.status}.`);
-  const hint = hintFor(detail === 'TooManyRequests' ? 'TooManyRequests' : code, message, res.status, responseHeader(res.headers, 'retry-after'));
+  const target = body?.error?.target || body?.error?.details?.[0]?.target || undefined;
+  const hint = hintFor(detail === 'TooManyRequests' ? 'TooManyRequests' : code, message, res.status, responseHeader(res.headers, 'retry-after'), target);
   return new CliError(message, {
     code,
     status: res.status,
-    ...(body?.error?.target ? { target: body.error.target } : {}),
+    ...(target !== undefined ? { target } : {}),
     ...(hint !== undefined ? { hint } : {}),
   });
 }
@@ -167,12 +217,12 @@ export class ArmClient {
     for (let i = 0; ; i++) {
       const res = await this.send('GET', url, undefined, opts.signal);
       if (res.status >= 400) throw armError(res, 'operation status');
-      const body = (parseJson(res) ?? {}) as { status?: string; error?: { code?: string; message?: string } };
+      const body = (parseJson(res) ?? {}) as { status?: string; error?: { code?: string; message?: string; target?: string } };
       const status = body.status ?? 'InProgress';
       opts.onPoll?.(status);
       if (TERMINAL.has(status.toLowerCase())) {
         if (status.toLowerCase() !== 'succeeded') {
-          const hint = hintFor(body.error?.code ?? '', body.error?.message ?? '', 0, undefined);
+          const hint = hintFor(body.error?.code ?? '', body.error?.message ?? '', 0, undefined, body.error?.target);
           throw new CliError(body.error?.message ?? `The operation ${status.toLowerCase()}.`, {
             code: body.error?.code ?? status,
             status: 200,

@@ -14,7 +14,7 @@ import { ArmClient, API } from './arm.js';
 import type { ConfigStore } from './config.js';
 import { resolveConnection, TokenProvider } from './connection.js';
 import type { Connection } from './connection.js';
-import { CliError, usageError } from './errors.js';
+import { CliError, ExitCode } from './errors.js';
 import { HttpClient } from './http.js';
 import type { TableTransformer } from './output/format-table.js';
 import { createProgress } from './progress.js';
@@ -144,29 +144,48 @@ export class CommandContext {
     return this.arm().list<Subscription>('/subscriptions', API.subscriptions);
   }
 
-  /** --subscription (id or name), else the one set with `account set`, else the server's first. */
+  /**
+   * --subscription (id or name, one of the principal's, as az checks it against its profile), else
+   * the one set with `account set`, else the server's first.
+   */
   async subscription(): Promise<string> {
     if (this.subscriptionId) return this.subscriptionId;
     const given = this.flags.subscription;
-    let id: string | undefined;
-    if (given !== undefined) {
-      if (GUID.test(given)) id = given.toLowerCase();
-      else {
-        const found = (await this.subscriptions()).find((s) => s.displayName?.toLowerCase() === given.toLowerCase());
-        if (!found) throw usageError(`argument --subscription: no subscription named '${given}'.`, 'List them with `snapdisk account list -o table`.');
-        id = found.subscriptionId;
-      }
-    } else {
-      const conn = this.connection();
-      id = this.store.load().subscriptions?.[conn.key] ?? conn.defaultSubscriptionId;
-      if (id === undefined) {
-        const first = (await this.subscriptions())[0];
-        if (!first) throw new CliError('This principal may use no subscription.', { code: 'NoSubscription' });
-        id = first.subscriptionId;
-      }
-    }
+    const id = given !== undefined ? (await this.findSubscription(given, true)).subscriptionId : await this.defaultSubscription();
     this.subscriptionId = id;
     return id;
+  }
+
+  /** The subscription in effect without --subscription. */
+  async defaultSubscription(): Promise<string> {
+    const conn = this.connection();
+    const id = this.store.load().subscriptions?.[conn.key] ?? conn.defaultSubscriptionId;
+    if (id !== undefined) return id;
+    const first = (await this.subscriptions())[0];
+    if (!first) {
+      throw new CliError('This principal may use no subscription.', {
+        code: 'NoSubscription',
+        hint: "Ask the server's administrator for a role assignment on a subscription, or log in as another principal (`snapdisk login ...`).",
+      });
+    }
+    return first.subscriptionId;
+  }
+
+  /**
+   * One of the principal's subscriptions by id or name (case-insensitive), failing as az does:
+   * `Subscription 'X' not found.`, exit 1 (after a warning, for the global --subscription).
+   */
+  async findSubscription(wanted: string, global: boolean): Promise<Subscription> {
+    const subs = await this.subscriptions();
+    const w = wanted.toLowerCase();
+    const found = GUID.test(wanted) ? subs.find((s) => s.subscriptionId.toLowerCase() === w) : subs.find((s) => (s.displayName ?? '').toLowerCase() === w || s.subscriptionId.toLowerCase() === w);
+    if (found) return found;
+    if (global) this.log.warn(`Subscription '${wanted}' not recognized.`);
+    throw new CliError(`Subscription '${wanted}' not found. Check the spelling and casing and try again.`, {
+      code: 'SubscriptionNotFound',
+      exit: ExitCode.error,
+      hint: 'List the subscriptions this principal may use with `snapdisk account list -o table`.',
+    });
   }
 
   /** A progress bar on stderr when it is a terminal (SNAPDISK_PROGRESS=always|never overrides). */
@@ -176,14 +195,21 @@ export class CommandContext {
     return createProgress(enabled, { label, total, unit, write: this.io.stderr, ...(this.io.columns !== undefined ? { columns: this.io.columns } : {}) });
   }
 
-  /** Asks a yes/no question on the terminal; without one, --yes is required. */
+  /** Asks a yes/no question on the terminal; without one the answer is no, as in az (use --yes). */
   async confirm(question: string): Promise<boolean> {
     if (!this.io.stdinIsTTY || !this.io.readLine) {
-      throw usageError('Unable to prompt for confirmation as no tty is available.', 'Use --yes.');
+      this.log.warn('Unable to prompt for confirmation as no tty available. Use --yes.');
+      return false;
     }
     this.io.stderr(`${question} (y/n): `);
     const answer = (await this.io.readLine()).trim().toLowerCase();
     return answer === 'y' || answer === 'yes';
+  }
+
+  /** `confirm`, throwing az's `Operation cancelled.` (exit 1) unless --yes was given or the answer is yes. */
+  async confirmOrCancel(yes: boolean, question = 'Are you sure you want to perform this operation?'): Promise<void> {
+    if (yes || (await this.confirm(question))) return;
+    throw new CliError('Operation cancelled.', { code: 'Cancelled', hint: 'Nothing was changed; pass --yes to go ahead without a prompt.' });
   }
 
   close(): void {

@@ -34,9 +34,7 @@ export async function list(ctx: CommandContext, args: Args, kind: Kind): Promise
 
 export async function remove(ctx: CommandContext, args: Args, kind: Kind, confirm: boolean): Promise<undefined> {
   const all = await targets(ctx, args, kind);
-  if (confirm && !args.flag('yes') && !(await ctx.confirm('Are you sure you want to perform this operation?'))) {
-    throw new CliError('Operation cancelled.', { code: 'Cancelled' });
-  }
+  if (confirm) await ctx.confirmOrCancel(args.flag('yes'));
   for (const t of all) await ctx.arm().lro('DELETE', resourcePath(t), KINDS[kind].api, undefined, { noWait: args.flag('no-wait'), signal: ctx.signal });
   return undefined;
 }
@@ -69,7 +67,7 @@ export const WAIT_OPTIONS: readonly OptionSpec[] = [
   { name: '--deleted', kind: 'flag', help: 'Wait until deleted.' },
   { name: '--exists', kind: 'flag', help: 'Wait until the resource exists.' },
   { name: '--custom', kind: 'string', metavar: 'JMESPATH', help: "Wait until the condition satisfies a custom JMESPath query, e.g. \"completionPercent==`100`\"." },
-  { name: '--interval', kind: 'int', metavar: 'SECONDS', help: 'Polling interval in seconds. Default: 5.' },
+  { name: '--interval', kind: 'int', metavar: 'SECONDS', help: 'Polling interval in seconds. Default: 30.' },
   { name: '--timeout', kind: 'int', metavar: 'SECONDS', help: 'Maximum wait in seconds. Default: 3600.' },
 ];
 
@@ -85,12 +83,15 @@ function truthy(v: unknown): boolean {
 export async function wait(ctx: CommandContext, args: Args, kind: Kind): Promise<undefined> {
   const conditions = ['created', 'updated', 'deleted', 'exists', 'custom'].filter((c) => args.has(c));
   if (conditions.length !== 1) throw usageError('specify exactly one of --created, --updated, --deleted, --exists or --custom.');
-  const t = await target(ctx, args, kind);
-  const interval = Math.max(0, args.int('interval') ?? 5);
-  const timeout = args.int('timeout') ?? 3600;
-  const deadline = Date.now() + timeout * 1000;
   const customArg = args.str('custom');
   const custom = customArg !== undefined ? compileQuery(customArg, '--custom') : undefined;
+  const interval = args.int('interval') ?? 30;
+  if (interval < 0) throw usageError(`argument --interval: ${interval} is negative.`);
+  const timeout = args.int('timeout') ?? 3600;
+  if (timeout < 0) throw usageError(`argument --timeout: ${timeout} is negative.`);
+  const t = await target(ctx, args, kind);
+  const deadline = Date.now() + timeout * 1000;
+  const show = `snapdisk ${kind} show -g ${t.resourceGroup} -n ${t.name}`;
   const bar = ctx.progress(`Waiting for ${t.name}`, 100, 'percent');
   try {
     for (;;) {
@@ -107,10 +108,17 @@ export async function wait(ctx: CommandContext, args: Args, kind: Kind): Promise
         const state = resource.provisioningState;
         if (args.has('exists')) return undefined;
         if ((args.has('created') || args.has('updated')) && state === 'Succeeded') return undefined;
-        if ((args.has('created') || args.has('updated')) && state === 'Failed') throw new CliError(`${KINDS[kind].label} ${t.name} failed (provisioningState Failed).`, { code: 'Failed' });
+        if ((args.has('created') || args.has('updated')) && state === 'Failed') {
+          throw new CliError(`${KINDS[kind].label} ${t.name} failed (provisioningState Failed).`, { code: 'Failed', hint: `See its state with \`${show}\`; delete it and create it again.` });
+        }
         if (custom !== undefined && truthy(custom.search(resource))) return undefined;
       }
-      if (Date.now() >= deadline) throw new CliError(`Wait operation timed-out after ${timeout} seconds.`, { code: 'Timeout' });
+      if (Date.now() >= deadline) {
+        throw new CliError(`Wait operation timed-out after ${timeout} seconds.`, {
+          code: 'Timeout',
+          hint: `The condition did not hold in time: check where it stands with \`${show}\`, or wait longer with --timeout.`,
+        });
+      }
       await sleep(Math.min(interval * 1000, Math.max(0, deadline - Date.now())), undefined, { signal: ctx.signal }).catch(() => {
         throw new CliError('Interrupted.', { code: 'Interrupted' });
       });

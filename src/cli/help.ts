@@ -53,12 +53,12 @@ function optionLines(options: readonly OptionSpec[]): string[] {
   });
 }
 
-export function commandHelp(spec: CommandSpec): string {
+export function commandHelp(spec: CommandSpec, globals: readonly OptionSpec[] = GLOBAL_OPTIONS): string {
   const out = ['', 'Command', `    snapdisk ${spec.name} : ${spec.summary}`];
   if (spec.description) out.push(...spec.description.split('\n').map((l) => (l === '' ? '' : `        ${l}`)));
   out.push('');
   if (spec.options.some((o) => !o.hidden)) out.push('Arguments', ...optionLines(spec.options), '');
-  out.push('Global Arguments', ...optionLines(GLOBAL_OPTIONS), '');
+  if (globals.length > 0) out.push('Global Arguments', ...optionLines(globals), '');
   if (spec.examples.length > 0) {
     out.push('Examples');
     for (const e of spec.examples) out.push(`    ${e.title}`, `        ${e.command}`, '');

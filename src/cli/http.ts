@@ -143,5 +143,9 @@ export function transportError(err: unknown, url: URL): CliError {
   if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') {
     return new CliError(`Cannot resolve the host of ${origin}.`, { code: e.code, hint: 'Check the endpoint given to `snapdisk login`.', cause: err });
   }
-  return new CliError(`Request to ${origin} failed: ${e.message}${e.code ? ` (${e.code})` : ''}.`, { code: e.code ?? 'TransportError', cause: err });
+  const hint =
+    e.code === 'ETIMEDOUT'
+      ? 'The server accepted the connection but did not answer: is it overloaded or stopped (`snapdisk serve` logs every request)? Retry, or run with --debug.'
+      : 'Is the server running? Start it with `snapdisk serve` (or `npm start`), or log in to another one with `snapdisk login --endpoint URL ...`; run with --debug to see the requests.';
+  return new CliError(`Request to ${origin} failed: ${e.message}${e.code ? ` (${e.code})` : ''}.`, { code: e.code ?? 'TransportError', hint, cause: err });
 }

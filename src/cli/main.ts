@@ -15,12 +15,14 @@
 import { setMaxListeners } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from './args.js';
+import type { OptionSpec } from './args.js';
 import { CommandContext } from './command.js';
 import type { ClientIo, CommandSpec } from './command.js';
 import { COMMANDS, GROUPS } from './commands/index.js';
 import { configDir, ConfigStore } from './config.js';
 import { CliError, ExitCode, formatError, usageError } from './errors.js';
 import { commandHelp, GLOBAL_OPTIONS, groupHelp } from './help.js';
+import { compileQuery } from './output/query.js';
 import { parseOutputFormat, render } from './output/render.js';
 import { version } from './version.js';
 
@@ -60,6 +62,26 @@ export function rootHelp(): string {
   ])}`;
 }
 
+/** `snapdisk version` for --help (handled here: it needs no connection and takes no options). */
+const VERSION_HELP: CommandSpec = {
+  name: 'version',
+  summary: 'Show the version of snapdisk.',
+  options: [],
+  examples: [
+    { title: 'Show the version.', command: 'snapdisk version' },
+    { title: 'The same, as --version.', command: 'snapdisk --version' },
+  ],
+  run: () => Promise.resolve(undefined),
+};
+
+/** The global options a command takes (its own option of the same name wins: `account show -s`). */
+function globalsOf(spec: CommandSpec): OptionSpec[] {
+  return GLOBAL_OPTIONS.filter((g) => !spec.options.some((o) => o.name === g.name));
+}
+
+/** What to do when an error has no hint of its own. */
+const DEFAULT_HINT = 'Run with --debug to see the requests.';
+
 /** Runs one command; resolves with the process exit code. */
 export async function main(argv: readonly string[], io: ClientIo = processIo): Promise<number> {
   const [command, ...rest] = argv;
@@ -80,11 +102,20 @@ export async function main(argv: readonly string[], io: ClientIo = processIo): P
       return 0;
     case 'version':
     case '--version':
+      if (helpRequested(rest)) {
+        io.stdout(commandHelp(VERSION_HELP, []));
+        return 0;
+      }
+      if (rest.length > 0) {
+        io.stderr(formatError(usageError(`unrecognized arguments: ${rest.join(' ')}`)));
+        return ExitCode.usage;
+      }
       io.stdout(`snapdisk ${version()}\n`);
       return 0;
     case undefined:
-      io.stderr(rootHelp());
-      return 2;
+      // az without arguments prints its welcome and exits 0
+      io.stdout(rootHelp());
+      return 0;
     default:
       return runClient(argv, io);
   }
@@ -129,7 +160,7 @@ async function runClient(argv: readonly string[], io: ClientIo): Promise<number>
     return ExitCode.usage;
   }
   if (helpRequested(rest)) {
-    io.stdout(commandHelp(spec));
+    io.stdout(commandHelp(spec, globalsOf(spec)));
     return 0;
   }
   const controller = new AbortController();
@@ -139,10 +170,12 @@ async function runClient(argv: readonly string[], io: ClientIo): Promise<number>
   const signals = (io as { signals?: boolean }).signals === true;
   let ctx: CommandContext | undefined;
   try {
-    const args = parseArgs(rest, [...spec.options, ...GLOBAL_OPTIONS]);
+    // every argument is checked before the command runs: a bad --query must not follow a delete
+    const args = parseArgs(rest, [...spec.options, ...globalsOf(spec)]);
     const format = parseOutputFormat(args.str('output'));
-    const query = args.str('query');
-    const subscription = args.str('subscription');
+    const queryArg = args.str('query');
+    const query = queryArg !== undefined ? compileQuery(queryArg) : undefined;
+    const subscription = spec.options.some((o) => o.name === '--subscription') ? undefined : args.str('subscription');
     ctx = new CommandContext(
       io,
       new ConfigStore(configDir(io.env)),
@@ -161,13 +194,15 @@ async function runClient(argv: readonly string[], io: ClientIo): Promise<number>
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof CliError) {
-      io.stderr(formatError(controller.signal.aborted ? new CliError('Interrupted.', { code: 'Interrupted' }) : err));
+      const shown = controller.signal.aborted ? new CliError('Interrupted.', { code: 'Interrupted' }) : err.hint === undefined && err.code !== 'UsageError' && !ctx?.flags.debug ? err.withHint(DEFAULT_HINT) : err;
+      io.stderr(formatError(shown));
       if (err.code === 'UsageError') io.stderr(`See 'snapdisk ${spec.name} --help'.\n`);
       return controller.signal.aborted ? 130 : err.exit;
     }
     const e = err as Error;
     io.stderr(`ERROR: The command failed with an unexpected error: ${e.message}\n`);
     if (ctx?.flags.debug) io.stderr(`${e.stack ?? ''}\n`);
+    else io.stderr(`Hint: ${DEFAULT_HINT}\n`);
     return ExitCode.error;
   } finally {
     if (signals) {

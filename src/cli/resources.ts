@@ -138,6 +138,11 @@ export interface Source {
   resource: WireResource;
 }
 
+/** A --source that is neither a disk or snapshot id nor a bare name is a usage error. */
+export function checkSource(source: string): void {
+  if (source.startsWith('/') && !parseResourceId(source)) throw usageError(`argument --source: '${source}' is not the id of a disk or snapshot.`);
+}
+
 /**
  * `--source` as az resolves it: a disk or snapshot id (GET it), or a bare name looked up as a
  * snapshot, then as a disk, in `group` of the current subscription.
@@ -148,7 +153,7 @@ export async function resolveSource(ctx: CommandContext, source: string, group: 
     const resource = await getResource(ctx, byId);
     return { kind: byId.kind, id: resource.id || resourceId(byId), resource };
   }
-  if (source.startsWith('/')) throw usageError(`argument --source: '${source}' is not the id of a disk or snapshot.`);
+  checkSource(source);
   const subscriptionId = await ctx.subscription();
   for (const kind of ['snapshot', 'disk'] as const) {
     try {
@@ -164,13 +169,17 @@ export async function resolveSource(ctx: CommandContext, source: string, group: 
   });
 }
 
+/** Checks a snapshot given by id or by name (diff, export-diff) without a request: usage errors. */
+export function checkSnapshotRef(value: string, group: string | undefined, option: string): void {
+  const t = parseResourceId(value);
+  if (t && t.kind !== 'snapshot') throw usageError(`argument ${option}: '${value}' is not the id of a snapshot.`);
+  if (!t && value.startsWith('/')) throw usageError(`argument ${option}: '${value}' is not the id of a snapshot.`);
+  if (!t && group === undefined) throw usageError(`argument ${option}: '${value}' is a name; give --resource-group/-g too, or a full snapshot id.`);
+}
+
 /** A snapshot given by id or by name in `group` (diff, export-diff). */
 export async function snapshotByNameOrId(ctx: CommandContext, value: string, group: string | undefined, option: string): Promise<{ target: Target; resource: WireResource }> {
-  let t = parseResourceId(value);
-  if (t && t.kind !== 'snapshot') throw usageError(`argument ${option}: '${value}' is not the id of a snapshot.`);
-  if (!t) {
-    if (group === undefined) throw usageError(`argument ${option}: '${value}' is a name; give --resource-group/-g too, or a full snapshot id.`);
-    t = { kind: 'snapshot', subscriptionId: await ctx.subscription(), resourceGroup: group, name: value };
-  }
+  checkSnapshotRef(value, group, option);
+  const t = parseResourceId(value) ?? { kind: 'snapshot' as const, subscriptionId: await ctx.subscription(), resourceGroup: group ?? '', name: value };
   return { target: t, resource: await getResource(ctx, t) };
 }

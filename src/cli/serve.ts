@@ -44,6 +44,16 @@ export const SERVE_USAGE = `Usage: snapdisk serve [--data DIR] [--host H] [--por
   --http-port P2    plain HTTP port, same routes (env SNAPDISK_HTTP_PORT, default 7080)
   --nbd-port P3     NBD port (env SNAPDISK_NBD_PORT, default 10809)
   --config FILE     configuration file (default DATA/config.json when it exists)
+
+Examples
+  Start the development server on the default ports, data in ./.snapdisk:
+    snapdisk serve
+  Another data directory, any free ports (the banner shows the ones bound):
+    snapdisk serve --data /srv/snapdisk --port 0 --http-port 0 --nbd-port 0
+  Listen on every interface with a configuration file:
+    snapdisk serve --host 0.0.0.0 --config /etc/snapdisk/config.json
+  Then, in another shell, use it like az:
+    snapdisk group create -n rg1 -l eastus
 `;
 
 const FLAGS: Record<string, keyof ServeArgs> = {

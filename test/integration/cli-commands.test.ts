@@ -4,10 +4,14 @@
  * waits, usage, exit codes, usage errors that name the option, --help on every command.
  */
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands/index.js';
+import { ConfigStore } from '../../src/cli/config.js';
 import { startCli } from './cli-harness.js';
 import type { CliTest } from './cli-harness.js';
 
@@ -66,9 +70,14 @@ describe('cli: connection and account', () => {
     expect((await stat(join(cfg.SNAPDISK_CONFIG_DIR, 'config.json'))).mode & 0o077).toBe(0);
     // the restricted principal reaches only its subscription
     expect((await t.run('account show --query id -o tsv', { env: cfg })).stdout.trim()).toBe(c.secondarySubscriptionId);
-    const denied = await t.run(`group list --subscription ${t.sub}`, { env: cfg });
+    // a subscription the principal may not use is unknown to it, as to az: exit 1, az's wording
+    const unknown = await t.run(`group list --subscription ${t.sub}`, { env: cfg });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe(`WARNING: Subscription '${t.sub}' not recognized.\nERROR: Subscription '${t.sub}' not found. Check the spelling and casing and try again.\nHint: List the subscriptions this principal may use with \`snapdisk account list -o table\`.\n`);
+    // the server refuses it too, when asked by id
+    const denied = await t.run(`disk show --ids /subscriptions/${t.sub}/resourceGroups/rg/providers/Microsoft.Compute/disks/d`, { env: cfg });
     expect(denied.code).toBe(1);
-    expect(denied.stderr).toContain('AuthorizationFailed');
+    expect(denied.stderr).toMatch(/^ERROR: \(AuthorizationFailed\)[\s\S]*\nHint: This principal may not use that subscription/);
     expect((await t.run('logout', { env: cfg })).code).toBe(0);
     expect((await t.run('account show', { env: cfg })).code).toBe(1); // back to the (missing) dev server
     const viaData = await t.run(['login', '--data', join(t.dir, 'data')], { env: cfg });
@@ -96,9 +105,11 @@ describe('cli: resource groups', () => {
     expect(list.stdout).toMatch(/rg-cli\s+eastus\s+Succeeded/);
     expect((await t.run('group exists -n rg-cli')).stdout).toBe('true\n');
     expect((await t.run('group create -n rg-gone -l westus')).code).toBe(0);
+    // no terminal to ask on: az's warning, then 'Operation cancelled.', exit 1, nothing deleted
     const noYes = await t.run('group delete -n rg-gone');
-    expect(noYes.code).toBe(2);
-    expect(noYes.stderr).toContain('Use --yes');
+    expect(noYes.code).toBe(1);
+    expect(noYes.stderr).toMatch(/^WARNING: Unable to prompt for confirmation as no tty available\. Use --yes\.\nERROR: Operation cancelled\.\nHint: Nothing was changed/);
+    expect((await t.run('group exists -n rg-gone')).stdout).toBe('true\n');
     expect((await t.run('group delete -n rg-gone', { stdin: 'n\n' })).code).toBe(1);
     expect((await t.run('group delete -n rg-gone', { stdin: 'y\n' })).code).toBe(0);
     expect((await t.run('group exists -n rg-gone')).stdout).toBe('false\n');
@@ -174,6 +185,51 @@ describe('cli: disks', () => {
   });
 });
 
+describe('cli: --no-wait, wait conditions, update --sku', () => {
+  it('disk create, update and delete with --no-wait print nothing; wait --exists, --created, --updated, --deleted', async () => {
+    expect((await t.run('group create -n rg-cli -l eastus -o none')).code).toBe(0); // (also when run alone)
+    const c = await t.run('disk create -g rg-cli -n nw1 --size-gb 1 --sku Standard_LRS --no-wait');
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toBe('');
+    expect((await t.run('disk wait -g rg-cli -n nw1 --exists --interval 0')).code).toBe(0);
+    expect((await t.run('disk wait -g rg-cli -n nw1 --created --interval 0')).code).toBe(0);
+    expect((await t.run('disk show -g rg-cli -n nw1 --query "[provisioningState, sku.name]" -o tsv')).stdout).toBe('Succeeded\nStandard_LRS\n');
+    const u = await t.run('disk update -g rg-cli -n nw1 --sku Premium_LRS --no-wait');
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.stdout).toBe('');
+    expect((await t.run('disk wait -g rg-cli -n nw1 --updated --interval 0')).code).toBe(0);
+    expect((await t.run('disk show -g rg-cli -n nw1 --query sku -o tsv')).stdout).toBe('Premium_LRS\tPremium\n');
+    // --sku alone, waited for: the PATCH's result
+    const sku = await t.run('disk update -g rg-cli -n nw1 --sku StandardSSD_LRS --query "[sku.name, sku.tier, diskSizeGb]" -o tsv');
+    expect(sku.code, sku.stderr).toBe(0);
+    expect(sku.stdout).toBe('StandardSSD_LRS\nStandard\n1\n');
+    const d = await t.run('disk delete -g rg-cli -n nw1 --yes --no-wait');
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toBe('');
+    expect((await t.run('disk wait -g rg-cli -n nw1 --deleted --interval 0')).code).toBe(0);
+    expect((await t.run('disk show -g rg-cli -n nw1')).code).toBe(3);
+    // --exists on what never comes: az's time-out, with a hint
+    const never = await t.run('disk wait -g rg-cli -n nw-never --exists --interval 0 --timeout 0');
+    expect(never.code).toBe(1);
+    expect(never.stderr).toBe('ERROR: Wait operation timed-out after 0 seconds.\nHint: The condition did not hold in time: check where it stands with `snapdisk disk show -g rg-cli -n nw-never`, or wait longer with --timeout.\n');
+  });
+
+  it('group delete --no-wait returns at once; the group and its disks go', async () => {
+    expect((await t.run('group create -n rg-nw -l eastus -o none')).code).toBe(0);
+    expect((await t.run('disk create -g rg-nw -n in-group --size-gb 1 --sku Standard_LRS -o none')).code).toBe(0);
+    const r = await t.run('group delete -n rg-nw --yes --no-wait');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    let exists = 'true\n';
+    for (let i = 0; i < 100 && exists === 'true\n'; i++) {
+      exists = (await t.run('group exists -n rg-nw')).stdout;
+      if (exists === 'true\n') await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(exists).toBe('false\n');
+    expect((await t.run('disk show -g rg-nw -n in-group')).code).toBe(3);
+  });
+});
+
 describe('cli: snapshots', () => {
   it('create incremental and full, show, list with the document query, delete', async () => {
     const id = (await t.run('disk show -g rg-cli -n d1 --query id -o tsv')).stdout.trim();
@@ -226,6 +282,76 @@ describe('cli: snapshots', () => {
   });
 });
 
+describe('cli: hints', () => {
+  it("server errors: the property blamed and the option that sets it, the limit and its config key", async () => {
+    expect((await t.run('group create -n rg-hint -l eastus -o none')).code).toBe(0);
+    expect((await t.run('disk create -g rg-hint -n d1 --size-gb 1 --sku Standard_LRS -o none')).code).toBe(0);
+    const size = await t.run('disk create -g rg-hint -n bad --size-gb 0 --sku Standard_LRS');
+    expect(size.code).toBe(1);
+    expect(size.stderr).toMatch(/^ERROR: \(InvalidParameter\) .*\nCode: InvalidParameter\nMessage: .*\nTarget: properties\.diskSizeGB\nHint: The server rejected properties\.diskSizeGB: check --size-gb\.\n$/);
+    expect((await t.run('disk create -g rg-hint -n bad --size-gb 1 --zone 7')).stderr).toContain('Hint: The server rejected zones: check --zone.');
+    expect((await t.run('group create -n rg-hint -l westus')).stderr).toContain('Hint: The server rejected location: check --location/-l.');
+    const sas = await t.run('disk grant-access -g rg-hint -n d1 --duration-in-seconds 99999999');
+    expect(sas.code).toBe(1);
+    expect(sas.stderr).toMatch(/^ERROR: \(OperationNotAllowed\) durationInSeconds 99999999 exceeds the limit/);
+    expect(sas.stderr).toContain("Hint: Ask for a shorter --duration-in-seconds. The limit is maxSasDurationSeconds: limits.maxSasDurationSeconds in the server's config.json.\n");
+    const state = await t.run('disk grant-access -g rg-hint -n d1 --duration-in-seconds 60 --access-level Write');
+    expect(state.stderr).toMatch(/\nHint: The server does not allow this on the resource as it is now \(the message says why\)/);
+  });
+
+  it('local errors: a file that is not there, a diff file that is not one', async () => {
+    const r = await t.run('snapshot apply-diff --file missing.sdiff --target out.raw');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ERROR: argument --file: cannot open \S+missing\.sdiff: no such file\.\nHint: Check the path given to --file \(a relative path is from the current directory\)\.\n$/);
+    await writeFile(join(t.dir, 'not-a-diff.sdiff'), 'hello');
+    const bad = await t.run('snapshot apply-diff --file not-a-diff.sdiff --target out.raw');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ERROR: .*not a complete snapdisk diff file.*\nHint: /);
+  });
+
+  it('transport errors say to check the server; errors without a hint of their own point at --debug', async () => {
+    // a port nobody listens on, and a server that drops every connection
+    const closed = createNetServer();
+    await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((res) => closed.close(() => res()));
+    const dropper = createNetServer((sock) => sock.destroy());
+    await new Promise<void>((res) => dropper.listen(0, '127.0.0.1', res));
+    const dropPort = (dropper.address() as AddressInfo).port;
+    // a server answering 503 with a page that is not a CloudError
+    const broken = createHttpServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/html' });
+      res.end('<html>maintenance</html>');
+    });
+    await new Promise<void>((res) => broken.listen(0, '127.0.0.1', res));
+    const brokenPort = (broken.address() as AddressInfo).port;
+    try {
+      const env = { SNAPDISK_CONFIG_DIR: join(t.dir, 'transport-config') };
+      const refused = await t.run(['login', '--endpoint', `http://127.0.0.1:${closedPort}/`, '-u', 'a', '-p', 'b'], { env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`ERROR: Cannot reach http://127.0.0.1:${closedPort}: connection refused.\nHint: Is the server running? Start it with \`snapdisk serve\` (or \`npm start\`), or log in to another one with \`snapdisk login --endpoint URL ...\`.\n`);
+      const dropped = await t.run(['login', '--endpoint', `http://127.0.0.1:${dropPort}/`, '-u', 'a', '-p', 'b'], { env });
+      expect(dropped.code).toBe(1);
+      expect(dropped.stderr).toMatch(new RegExp(`^ERROR: Request to http://127\\.0\\.0\\.1:${dropPort} failed: .*\\nHint: Is the server running\\? Start it with \`snapdisk serve\``));
+      // logged in to the broken server (settings and a cached token as `login` leaves them)
+      const endpoint = `http://127.0.0.1:${brokenPort}/`;
+      const store = new ConfigStore(join(t.dir, 'broken-config'));
+      store.save({ login: { endpoint, tenantId: 'organizations', clientId: 'c', clientSecret: 's' } });
+      store.saveToken(`${endpoint}|c`, { accessToken: 'token', expiresOn: Math.floor(Date.now() / 1000) + 3600 });
+      const env2 = { SNAPDISK_CONFIG_DIR: store.dir };
+      const down = await t.run('disk list', { env: env2 });
+      expect(down.code).toBe(1);
+      expect(down.stderr).toBe('ERROR: (HttpError503) <html>maintenance</html>\nCode: HttpError503\nMessage: <html>maintenance</html>\nHint: Run with --debug to see the requests.\n');
+      const debug = await t.run('disk list --debug', { env: env2 });
+      expect(debug.stderr).toContain(`DEBUG: Request URL: '${endpoint}subscriptions?api-version=`);
+      expect(debug.stderr).not.toContain('Hint: Run with --debug');
+    } finally {
+      await new Promise<void>((res) => dropper.close(() => res()));
+      await new Promise<void>((res) => broken.close(() => res()));
+    }
+  });
+});
+
 describe('cli: usage report', () => {
   it('table and CSV with date, resource, meter, quantity', async () => {
     const table = await t.run('usage -o table');
@@ -249,12 +375,58 @@ describe('cli: help, usage errors, exit codes, logging', () => {
       expect(r.stdout, c.name).toContain('Examples');
       expect(r.stdout, c.name).toContain('Global Arguments');
     }
+    // the two commands main.ts handles itself
+    const serve = await t.run('serve --help');
+    expect(serve.code).toBe(0);
+    expect(serve.stdout).toMatch(/^Usage: snapdisk serve [\s\S]*\nExamples\n[\s\S]*\n {4}snapdisk serve\n/);
+    const ver = await t.run('version --help');
+    expect(ver.code).toBe(0);
+    expect(ver.stdout).toContain('snapdisk version : Show the version of snapdisk.');
+    expect(ver.stdout).toContain('Examples');
+    expect(ver.stdout).not.toMatch(/^snapdisk \d/m);
+    expect((await t.run('version')).stdout).toMatch(/^snapdisk \d+\.\d+\.\d+\n$/);
+    expect((await t.run('version --bogus')).code).toBe(2);
     for (const g of ['disk', 'snapshot', 'group', 'account']) {
       const r = await t.run([g]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Commands:');
     }
-    expect((await t.run('--help')).stdout).toContain('snapshot');
+    const root = await t.run('--help');
+    expect(root.stdout).toContain('snapshot');
+    for (const name of ['serve', 'version']) expect(root.stdout, name).toMatch(new RegExp(`\\n {4}${name} +: `));
+    // no arguments: the root help on stdout and exit 0, as az prints its welcome
+    const bare = await t.run([]);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toBe(root.stdout);
+    expect(bare.stderr).toBe('');
+  });
+
+  it('account show -s, and az\'s service-principal login spelling', async () => {
+    const c = t.server.credentials;
+    const shown = await t.run('account show -s "snapdisk secondary"');
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.json()).toMatchObject({ id: c.secondarySubscriptionId, name: 'snapdisk secondary', isDefault: false });
+    expect((await t.run(`account show --name ${c.secondarySubscriptionId} --query name -o tsv`)).stdout).toBe('snapdisk secondary\n');
+    expect((await t.run('account show --query isDefault')).stdout).toBe('true\n');
+    const none = await t.run('account show -s nope');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^ERROR: Subscription 'nope' not found\. Check the spelling and casing and try again\.\n/);
+    const bad = await t.run('disk list --subscription nope');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^WARNING: Subscription 'nope' not recognized\.\nERROR: Subscription 'nope' not found\./);
+    const guid = await t.run('disk list --subscription 00000000-0000-0000-0000-000000000000');
+    expect(guid.code).toBe(1);
+    expect(guid.stderr).toContain("ERROR: Subscription '00000000-0000-0000-0000-000000000000' not found.");
+    expect((await t.run('disk list --subscription "SNAPDISK SECONDARY" -o tsv')).code).toBe(0);
+    // az login --service-principal -u ID -p SECRET --tenant T: the endpoint and certificate default to the local server
+    const cfg = { SNAPDISK_CONFIG_DIR: join(t.dir, 'sp-config') };
+    const sp = await t.run(['login', '--service-principal', '-u', c.restrictedClientId, '-p', c.restrictedClientSecret, '--tenant', c.tenantId], { env: cfg });
+    expect(sp.code, sp.stderr).toBe(0);
+    expect(sp.json<Obj[]>().map((x) => x.id)).toEqual([c.secondarySubscriptionId]);
+    expect((await t.run('account show --query "[id, user.name]" -o tsv', { env: cfg })).stdout).toBe(`${c.secondarySubscriptionId}\n${c.restrictedClientId}\n`);
+    const noServer = await t.run(['login', '--service-principal', '-u', 'x', '-p', 'y'], { env: { ...cfg, SNAPDISK_DATA: join(t.dir, 'nowhere') } });
+    expect(noServer.code).toBe(2);
+    expect(noServer.stderr).toContain('--endpoint is required');
   });
 
   it('usage errors name the option and exit 2', async () => {
@@ -279,6 +451,83 @@ describe('cli: help, usage errors, exit codes, logging', () => {
       expect(r.stderr, cmd).toContain(msg);
       expect(r.stdout, cmd).toBe('');
     }
+  });
+
+  it('usage errors exit 2 before any request: with no server to reach at all', async () => {
+    await writeFile(join(t.dir, 'usage.raw'), Buffer.alloc(1 << 20, 1));
+    await writeFile(join(t.dir, 'exists.raw'), '');
+    const cases: Array<[string, string]> = [
+      ['disk create -g g -n x', '--size-gb is required to create an empty disk'],
+      ['disk create -g g -n x --upload-size-bytes 20972032', '--upload-size-bytes should be used together with --upload-type'],
+      ['disk create -g g -n x --upload-type Upload', '--upload-size-bytes is required'],
+      ['disk create -g g -n x --upload-type Upload --upload-size-bytes 20972032 --source s', '--source and --upload-type cannot be used together'],
+      ['disk create -g g -n x --source /not/an/id', "argument --source: '/not/an/id' is not the id"],
+      ['disk create -g g -n x --size-gb 1 --tags =v', "argument --tags: '=v' has no key"],
+      ['disk create -g g -n x --size-gb 1 --query "[?"', 'argument --query: invalid jmespath_type value'],
+      ['snapshot create -g g -n s', '--source or --size-gb is required'],
+      ['snapshot create -g g -n s --source /x/y', "argument --source: '/x/y' is not the id"],
+      ['disk update -g g -n d', 'give at least one of --size-gb, --sku or --tags'],
+      ['disk update -g g -n d --tags =', "argument --tags: '=' has no key"],
+      ['disk upload -g g -n d --file usage.raw --parallel 99', 'argument --parallel: 99 is not from 1 to 32'],
+      ['disk download -g g -n d --file out.raw --parallel 0', 'argument --parallel: 0 is not from 1 to 32'],
+      ['disk download -g g -n d --file exists.raw', 'exists.raw exists'],
+      ['snapshot download -g g -n s --file out.raw --duration-in-seconds 0', 'argument --duration-in-seconds: 0'],
+      ['snapshot export-diff -g g --to s --file out.sdiff --parallel 40', 'argument --parallel: 40'],
+      ['snapshot export-diff --to s --file out.sdiff', "argument --to: 's' is a name; give --resource-group/-g too"],
+      ['snapshot export-diff -g g --from /bad --to s --file out.sdiff', "argument --from: '/bad' is not the id of a snapshot"],
+      ['snapshot export-diff -g g --to s --file exists.raw', 'exists.raw exists'],
+      ['snapshot diff --from a --to b', "argument --to: 'b' is a name"],
+      ['disk wait -g g -n d --custom "[?"', 'argument --custom: invalid jmespath_type value'],
+      ['disk wait -g g -n d --created --interval -1', 'argument --interval: -1 is negative'],
+      ['disk wait -g g -n d --created --deleted', 'specify exactly one of'],
+      ['disk grant-access -g g -n d', '--duration-in-seconds'],
+      ['disk delete -g g -n d --ids x', 'use either --ids or'],
+      ['usage --start-date 2024-13-01', "argument --start-date: '2024-13-01' is not a date"],
+      ['login -u x', '--client-id/-u and --client-secret/-p are required'],
+      ['login --endpoint ftp://x -u a -p b', "is not an http(s) URL"],
+      ['group create -n g', '--location/-l'],
+      ['account set', '--subscription'],
+    ];
+    const env = { SNAPDISK_DATA: join(t.dir, 'nowhere'), SNAPDISK_CONFIG_DIR: join(t.dir, 'no-config') };
+    for (const [cmd, msg] of cases) {
+      const r = await t.run(cmd, { env });
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, cmd).toContain(msg);
+      expect(r.stderr, cmd).not.toContain('No server to talk to');
+      expect(r.stdout, cmd).toBe('');
+    }
+    // a file that cannot be read is a local error (exit 1, with a hint), found before any request too
+    const missing = await t.run('disk upload -g g -n d --file no-such.raw', { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^ERROR: argument --file: cannot open \S+no-such\.raw: no such file\.\nHint: Check the path given to --file/);
+    const dir = await t.run(`disk upload -g g -n d --file ${t.dir}`, { env });
+    expect(dir.code).toBe(1);
+    expect(dir.stderr).toContain('is not a regular file');
+    const noDir = await t.run('disk download -g g -n d --file no-dir/out.raw', { env });
+    expect(noDir.code).toBe(1);
+    expect(noDir.stderr).toMatch(/cannot write into \S+no-dir: no such directory\.\nHint: Check that the directory of --file exists/);
+  });
+
+  it('a bad --query or --parallel changes nothing on the server', async () => {
+    expect((await t.run('disk create -g rg-cli -n dq --size-gb 1 --sku Standard_LRS -o none')).code).toBe(0);
+    const del = await t.run('disk delete -g rg-cli -n dq --yes --query "[?"');
+    expect(del.code).toBe(2);
+    expect(del.stderr).toContain('argument --query: invalid jmespath_type value');
+    expect((await t.run('disk show -g rg-cli -n dq --query name -o tsv')).stdout).toBe('dq\n'); // not deleted
+    const create = await t.run('disk create -g rg-cli -n dq2 --size-gb 1 --sku Standard_LRS --query "[?"');
+    expect(create.code).toBe(2);
+    expect((await t.run('disk show -g rg-cli -n dq2')).code).toBe(3); // not created
+    const update = await t.run('disk update -g rg-cli -n dq --size-gb 2 --query "{"');
+    expect(update.code).toBe(2);
+    expect((await t.run('disk show -g rg-cli -n dq --query diskSizeGb')).stdout).toBe('1\n'); // not grown
+    const wait = await t.run('disk wait -g rg-cli -n dq --custom "diskState==" --interval 0');
+    expect(wait.code).toBe(2);
+    expect(wait.stderr).toContain('argument --custom: invalid jmespath_type value');
+    await writeFile(join(t.dir, 'up.raw'), Buffer.alloc(1 << 20, 7));
+    const up = await t.run('disk upload -g rg-cli -n dq-up --file up.raw --parallel 99');
+    expect(up.code).toBe(2);
+    expect((await t.run('disk show -g rg-cli -n dq-up')).code).toBe(3); // not created for the upload
+    expect((await t.run('disk delete -g rg-cli -n dq --yes')).code).toBe(0);
   });
 
   it('--debug logs requests with secrets redacted; --verbose; --only-show-errors', async () => {

@@ -87,12 +87,25 @@ export interface CliTest {
   env: NodeJS.ProcessEnv;
   sub: string;
   /** `main(argv)` in-process. */
-  run(args: string | string[], opts?: { env?: NodeJS.ProcessEnv; stderrIsTTY?: boolean; stdin?: string; cwd?: string }): Promise<CliResult>;
+  /**
+   * `main(argv)` in-process. `stderrIsTTY` draws progress bars as on a terminal (SNAPDISK_PROGRESS,
+   * `never` for other runs, is then unset unless `env` sets it); `stdoutIsTTY` colours jsonc/yamlc.
+   */
+  run(args: string | string[], opts?: RunOptions): Promise<CliResult>;
   /** `node bin/snapdisk.js ...` as a child process (needs `npm run build`). */
   exec(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
   /** A bash script with `snapdisk` on PATH (the built CLI). */
   bash(script: string, env?: NodeJS.ProcessEnv): Promise<CliResult>;
   close(): Promise<void>;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  stderrIsTTY?: boolean;
+  stdoutIsTTY?: boolean;
+  /** Lines typed on a terminal (stdin is a terminal only with this). */
+  stdin?: string;
+  cwd?: string;
 }
 
 export interface CliTestOptions {
@@ -140,9 +153,9 @@ export async function startCli(options: CliTestOptions = {}): Promise<CliTest> {
       const io: ClientIo = {
         stdout: (t) => (stdout += t),
         stderr: (t) => (stderr += t),
-        env: { ...env, ...(opts.env ?? {}) },
+        env: { ...env, ...(opts.stderrIsTTY ? { SNAPDISK_PROGRESS: undefined } : {}), ...(opts.env ?? {}) },
         cwd: opts.cwd ?? dir,
-        stdoutIsTTY: false,
+        stdoutIsTTY: opts.stdoutIsTTY ?? false,
         stderrIsTTY: opts.stderrIsTTY ?? false,
         stdinIsTTY: opts.stdin !== undefined,
         readLine: () => Promise.resolve(lines.shift() ?? ''),

@@ -11,14 +11,17 @@ import type { CommandSpec } from '../command.js';
 export const accountShow: CommandSpec = {
   name: 'account show',
   summary: 'Get the details of a subscription (default: the one in effect).',
-  options: [],
+  options: [{ name: '--subscription', aliases: ['-s', '--name', '-n'], kind: 'string', metavar: 'ID', help: 'Name or ID of subscription (default: the one in effect).' }],
   examples: [
     { title: 'Show the subscription in effect.', command: 'snapdisk account show' },
     { title: 'Show its id only.', command: 'snapdisk account show --query id -o tsv' },
+    { title: 'Show another subscription by name.', command: 'snapdisk account show -s "snapdisk secondary"' },
   ],
-  async run(ctx) {
-    const id = await ctx.subscription();
+  async run(ctx, args) {
+    const wanted = args.str('subscription');
+    const current = await ctx.defaultSubscription();
+    const id = wanted !== undefined ? (await ctx.findSubscription(wanted, false)).subscriptionId : current;
     const s = await ctx.arm().get<SubscriptionWire>(`/subscriptions/${encodeURIComponent(id)}`, API.subscriptions);
-    return accountEntry(ctx, s, true, 'environmentName');
+    return accountEntry(ctx, s, s.subscriptionId === current, 'environmentName');
   },
 };

@@ -11,7 +11,7 @@ import type { CommandSpec } from '../command.js';
 import { usageError } from '../errors.js';
 import { DISK_TABLE } from '../output/az-models.js';
 import { toAz } from '../output/az-shape.js';
-import { groupLocation, KINDS, nameOption, resolveSource, resourcePath, RG_OPTION } from '../resources.js';
+import { checkSource, groupLocation, KINDS, nameOption, resolveSource, resourcePath, RG_OPTION } from '../resources.js';
 
 export const DISK_SKUS = ['PremiumV2_LRS', 'Premium_LRS', 'Premium_ZRS', 'StandardSSD_LRS', 'StandardSSD_ZRS', 'Standard_LRS', 'UltraSSD_LRS'] as const;
 
@@ -48,9 +48,9 @@ export const diskCreate: CommandSpec = {
   ],
   transformer: DISK_TABLE,
   async run(ctx, args) {
+    // every usage check before the first request
     const rg = args.need('resource-group');
     const name = args.need('name');
-    const sub = await ctx.subscription();
     const sizeGb = args.int('size-gb');
     const sourceArg = args.str('source');
     const upload = args.str('upload-type') ?? (args.bool('for-upload') ? 'Upload' : undefined);
@@ -58,6 +58,10 @@ export const diskCreate: CommandSpec = {
     if (uploadSize !== undefined && upload === undefined) throw usageError('--upload-size-bytes should be used together with --upload-type.');
     if (upload !== undefined && uploadSize === undefined) throw usageError('--upload-size-bytes is required with --upload-type Upload.', 'It is the image size including the 512-byte VHD footer.');
     if (upload !== undefined && sourceArg !== undefined) throw usageError('--source and --upload-type cannot be used together.');
+    if (sourceArg === undefined && upload === undefined && sizeGb === undefined) throw usageError('--size-gb is required to create an empty disk.');
+    if (sourceArg !== undefined && !/^https?:\/\//i.test(sourceArg)) checkSource(sourceArg);
+    const tags = parseTags(args.list('tags'));
+    const sub = await ctx.subscription();
     let creationData: Record<string, unknown>;
     if (sourceArg !== undefined && /^https?:\/\//i.test(sourceArg)) {
       creationData = { createOption: 'Import', sourceUri: sourceArg };
@@ -67,7 +71,6 @@ export const diskCreate: CommandSpec = {
     } else if (upload !== undefined) {
       creationData = { createOption: 'Upload', uploadSizeBytes: uploadSize };
     } else {
-      if (sizeGb === undefined) throw usageError('--size-gb is required to create an empty disk.');
       creationData = { createOption: 'Empty' };
     }
     const sector = args.int('logical-sector-size');
@@ -79,7 +82,7 @@ export const diskCreate: CommandSpec = {
     const opt = (key: string, value: unknown): Record<string, unknown> => (value === undefined ? {} : { [key]: value });
     const body = {
       location,
-      tags: parseTags(args.list('tags')) ?? {},
+      tags: tags ?? {},
       sku: { name: args.str('sku') ?? 'Premium_LRS' },
       ...(zone !== undefined ? { zones: [zone] } : {}),
       properties: {

@@ -5,7 +5,8 @@
 
 import type { CommandSpec } from '../command.js';
 import { download, imageFormat } from '../data/download.js';
-import { DURATION_OPTION, OVERWRITE_OPTION, PARALLEL_OPTION, parallel } from '../data/options.js';
+import { checkOutput } from '../data/files.js';
+import { DURATION_OPTION, durationInSeconds, OVERWRITE_OPTION, PARALLEL_OPTION, parallel } from '../data/options.js';
 import { target, targetOptions } from '../resources.js';
 import { resolve } from 'node:path';
 
@@ -26,9 +27,13 @@ export const diskDownload: CommandSpec = {
     { title: 'Download it as a VHDX.', command: 'snapdisk disk download -g rg1 -n disk1 --file disk1.vhdx' },
   ],
   async run(ctx, args) {
-    const t = await target(ctx, args, 'disk');
+    // every check of the arguments and the output file before the first request
     const file = resolve(ctx.cwd, args.need('file'));
-    const duration = args.int('duration-in-seconds');
-    return download(ctx, t, { file, format: imageFormat(args.str('format'), file), overwrite: args.flag('overwrite'), parallel: parallel(args), ...(duration !== undefined ? { durationInSeconds: duration } : {}) });
+    const format = imageFormat(args.str('format'), file);
+    const n = parallel(args);
+    const duration = durationInSeconds(args);
+    await checkOutput(file, args.flag('overwrite'));
+    const t = await target(ctx, args, 'disk');
+    return download(ctx, t, { file, format, overwrite: args.flag('overwrite'), parallel: n, ...(duration !== undefined ? { durationInSeconds: duration } : {}) });
   },
 };

@@ -27,11 +27,11 @@ export const diskUpdate: CommandSpec = {
   ],
   transformer: DISK_TABLE,
   async run(ctx, args) {
-    const t = await target(ctx, args, 'disk');
     const sizeGb = args.int('size-gb');
     const sku = args.str('sku');
     const tags = parseTags(args.list('tags'));
     if (sizeGb === undefined && sku === undefined && tags === undefined) throw usageError('give at least one of --size-gb, --sku or --tags.');
+    const t = await target(ctx, args, 'disk');
     const body = {
       ...(sku !== undefined ? { sku: { name: sku } } : {}),
       ...(tags !== undefined ? { tags } : {}),

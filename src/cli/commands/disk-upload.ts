@@ -34,16 +34,18 @@ export const diskUpload: CommandSpec = {
     { title: 'Upload a fixed VHD into a disk created for it.', command: 'snapdisk disk create -g rg1 -n up1 --upload-type Upload --upload-size-bytes $(stat -c %s disk.vhd) && snapdisk disk upload -g rg1 -n up1 --file disk.vhd' },
   ],
   async run(ctx, args) {
-    const t = await target(ctx, args, 'disk');
+    // the arguments and the file are checked before the first request: a bad one changes nothing
     const file = resolve(ctx.cwd, args.need('file'));
     const format = (args.str('format') ?? 'auto') as UploadFormat;
+    const n = parallel(args);
+    const { fh, size } = await openInput(file, '--file');
+    const image = await inspectImage(fh, size, format).finally(() => fh.close());
+    const t = await target(ctx, args, 'disk');
     let disk: WireResource;
     try {
       disk = await getResource(ctx, t);
     } catch (err) {
       if (!isNotFound(err) || !/disks/.test((err as Error).message)) throw err;
-      const { fh, size } = await openInput(file, '--file');
-      const image = await inspectImage(fh, size, format).finally(() => fh.close());
       const location = args.str('location') ?? (await groupLocation(ctx, t.subscriptionId, t.resourceGroup));
       const zone = args.str('zone');
       const body = {
@@ -56,6 +58,6 @@ export const diskUpload: CommandSpec = {
       ctx.log.info(`Creating disk ${t.name} for upload (${uploadSizeFor(image.dataSize)} bytes).`);
       disk = (await ctx.arm().lro('PUT', resourcePath(t), KINDS.disk.api, body, { signal: ctx.signal })) as WireResource;
     }
-    return upload(ctx, t, disk, { file, format, parallel: parallel(args) });
+    return upload(ctx, t, disk, { file, format, parallel: n });
   },
 };

@@ -19,9 +19,10 @@ export const groupCreate: CommandSpec = {
   ],
   examples: [{ title: 'Create a resource group in eastus.', command: 'snapdisk group create -n rg1 -l eastus' }],
   async run(ctx, args) {
-    const sub = await ctx.subscription();
+    const name = args.need('name');
     const body = { location: args.need('location'), ...(args.has('tags') ? { tags: parseTags(args.list('tags')) } : {}) };
-    const res = await ctx.arm().lro('PUT', groupPath(sub, args.need('name')), API.groups, body);
+    const sub = await ctx.subscription();
+    const res = await ctx.arm().lro('PUT', groupPath(sub, name), API.groups, body);
     return groupToAz(res);
   },
 };

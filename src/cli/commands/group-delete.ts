@@ -6,7 +6,6 @@
 
 import { API } from '../arm.js';
 import type { CommandSpec } from '../command.js';
-import { CliError } from '../errors.js';
 import { GROUP_NAME } from '../groups.js';
 import { groupPath } from '../resources.js';
 
@@ -21,9 +20,7 @@ export const groupDelete: CommandSpec = {
   examples: [{ title: 'Delete a group without a prompt.', command: 'snapdisk group delete -n rg1 --yes' }],
   async run(ctx, args) {
     const name = args.need('name');
-    if (!args.flag('yes') && !(await ctx.confirm(`Are you sure you want to perform this operation?`))) {
-      throw new CliError('Operation cancelled.', { code: 'Cancelled' });
-    }
+    await ctx.confirmOrCancel(args.flag('yes'));
     await ctx.arm().lro('DELETE', groupPath(await ctx.subscription(), name), API.groups, undefined, { noWait: args.flag('no-wait'), signal: ctx.signal });
     return undefined;
   },

@@ -10,7 +10,7 @@ import { parseTags } from '../args.js';
 import type { CommandSpec } from '../command.js';
 import { usageError } from '../errors.js';
 import { toAz } from '../output/az-shape.js';
-import { groupLocation, KINDS, nameOption, resolveSource, resourcePath, RG_OPTION } from '../resources.js';
+import { checkSource, groupLocation, KINDS, nameOption, resolveSource, resourcePath, RG_OPTION } from '../resources.js';
 
 export const snapshotCreate: CommandSpec = {
   name: 'snapshot create',
@@ -36,14 +36,17 @@ export const snapshotCreate: CommandSpec = {
     { title: 'A full (not incremental) copy of a disk.', command: 'snapdisk snapshot create -g rg1 -n full1 --source disk1' },
   ],
   async run(ctx, args) {
+    // every usage check before the first request
     const rg = args.need('resource-group');
     const name = args.need('name');
+    const sourceArg = args.str('source');
+    if (sourceArg === undefined && args.int('size-gb') === undefined) throw usageError('--source or --size-gb is required: please supply a source or a size for the snapshot.');
+    if (sourceArg !== undefined && !/^https?:\/\//i.test(sourceArg)) checkSource(sourceArg);
+    const tags = parseTags(args.list('tags'));
     const sub = await ctx.subscription();
     const location = args.str('location') ?? (await groupLocation(ctx, sub, rg));
-    const sourceArg = args.str('source');
     let creationData: Record<string, unknown>;
     if (sourceArg === undefined) {
-      if (args.int('size-gb') === undefined) throw usageError('--source or --size-gb is required: please supply a source or a size for the snapshot.');
       creationData = { createOption: 'Empty' };
     } else if (/^https?:\/\//i.test(sourceArg)) {
       creationData = { createOption: 'Import', sourceUri: sourceArg };
@@ -56,7 +59,7 @@ export const snapshotCreate: CommandSpec = {
     const opt = (key: string, value: unknown): Record<string, unknown> => (value === undefined ? {} : { [key]: value });
     const body = {
       location,
-      tags: parseTags(args.list('tags')) ?? {},
+      tags: tags ?? {},
       sku: { name: args.str('sku') ?? 'Standard_LRS' },
       properties: {
         ...opt('hyperVGeneration', args.str('hyper-v-generation')),

@@ -6,7 +6,7 @@
 import type { CommandSpec } from '../command.js';
 import { listDiff } from '../data/diff.js';
 import { usageError } from '../errors.js';
-import { RG_OPTION, snapshotByNameOrId } from '../resources.js';
+import { checkSnapshotRef, RG_OPTION, snapshotByNameOrId } from '../resources.js';
 
 export const snapshotDiff: CommandSpec = {
   name: 'snapshot diff',
@@ -27,8 +27,10 @@ export const snapshotDiff: CommandSpec = {
     const rg = args.str('resource-group');
     const toArg = args.str('to');
     if (toArg === undefined) throw usageError('the following arguments are required: --to/--name/-n');
-    const to = await snapshotByNameOrId(ctx, toArg, rg, '--to');
     const fromArg = args.str('from');
+    checkSnapshotRef(toArg, rg, '--to');
+    if (fromArg !== undefined) checkSnapshotRef(fromArg, rg, '--from');
+    const to = await snapshotByNameOrId(ctx, toArg, rg, '--to');
     const from = fromArg !== undefined ? await snapshotByNameOrId(ctx, fromArg, rg, '--from') : undefined;
     return listDiff(ctx, from, to);
   },

@@ -5,7 +5,8 @@
 
 import type { CommandSpec } from '../command.js';
 import { download, imageFormat } from '../data/download.js';
-import { DURATION_OPTION, OVERWRITE_OPTION, PARALLEL_OPTION, parallel } from '../data/options.js';
+import { checkOutput } from '../data/files.js';
+import { DURATION_OPTION, durationInSeconds, OVERWRITE_OPTION, PARALLEL_OPTION, parallel } from '../data/options.js';
 import { target, targetOptions } from '../resources.js';
 import { resolve } from 'node:path';
 
@@ -26,9 +27,13 @@ export const snapshotDownload: CommandSpec = {
     { title: 'As a fixed VHD qemu can open (qemu-img info -f vpc snap1.vhd).', command: 'snapdisk snapshot download -g rg1 -n snap1 --file snap1.vhd --format vhd' },
   ],
   async run(ctx, args) {
-    const t = await target(ctx, args, 'snapshot');
+    // every check of the arguments and the output file before the first request
     const file = resolve(ctx.cwd, args.need('file'));
-    const duration = args.int('duration-in-seconds');
-    return download(ctx, t, { file, format: imageFormat(args.str('format'), file), overwrite: args.flag('overwrite'), parallel: parallel(args), ...(duration !== undefined ? { durationInSeconds: duration } : {}) });
+    const format = imageFormat(args.str('format'), file);
+    const n = parallel(args);
+    const duration = durationInSeconds(args);
+    await checkOutput(file, args.flag('overwrite'));
+    const t = await target(ctx, args, 'snapshot');
+    return download(ctx, t, { file, format, overwrite: args.flag('overwrite'), parallel: n, ...(duration !== undefined ? { durationInSeconds: duration } : {}) });
   },
 };

@@ -7,9 +7,10 @@
 import { resolve } from 'node:path';
 import type { CommandSpec } from '../command.js';
 import { exportDiff } from '../data/diff.js';
+import { checkOutput } from '../data/files.js';
 import { OVERWRITE_OPTION, PARALLEL_OPTION, parallel } from '../data/options.js';
 import { usageError } from '../errors.js';
-import { RG_OPTION, snapshotByNameOrId } from '../resources.js';
+import { checkSnapshotRef, RG_OPTION, snapshotByNameOrId } from '../resources.js';
 
 export const snapshotExportDiff: CommandSpec = {
   name: 'snapshot export-diff',
@@ -32,9 +33,14 @@ export const snapshotExportDiff: CommandSpec = {
     const rg = args.str('resource-group');
     const toArg = args.str('to');
     if (toArg === undefined) throw usageError('the following arguments are required: --to/--name/-n');
-    const to = await snapshotByNameOrId(ctx, toArg, rg, '--to');
     const fromArg = args.str('from');
+    checkSnapshotRef(toArg, rg, '--to');
+    if (fromArg !== undefined) checkSnapshotRef(fromArg, rg, '--from');
+    const file = resolve(ctx.cwd, args.need('file'));
+    const n = parallel(args);
+    await checkOutput(file, args.flag('overwrite'));
+    const to = await snapshotByNameOrId(ctx, toArg, rg, '--to');
     const from = fromArg !== undefined ? await snapshotByNameOrId(ctx, fromArg, rg, '--from') : undefined;
-    return exportDiff(ctx, from, to, resolve(ctx.cwd, args.need('file')), { parallel: parallel(args), overwrite: args.flag('overwrite') });
+    return exportDiff(ctx, from, to, file, { parallel: n, overwrite: args.flag('overwrite') });
   },
 };

@@ -26,6 +26,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CliError } from '../errors.js';
+import { fileError } from './files.js';
 
 export const DIFF_MAGIC = 'SNAPDIFF';
 export const DIFF_END = 'SNAPDEND';
@@ -94,7 +95,12 @@ export class DiffWriter {
 
   static async create(path: string, header: DiffHeader): Promise<DiffWriter> {
     const tmp = join(dirname(path), `.${basename(path)}.snapdisk-partial`);
-    const fh = await open(tmp, 'w', 0o644);
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'w', 0o644);
+    } catch (err) {
+      throw new CliError(`argument --file: cannot create ${tmp}: ${(err as Error).message}`, { code: 'FileError', hint: 'Check that the directory of --file exists and that you may write to it.' });
+    }
     const w = new DiffWriter(fh, tmp, path, header);
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const head = Buffer.alloc(16);
@@ -217,7 +223,7 @@ export async function readDiff(path: string, onRecord?: (r: DiffRecord) => Promi
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    throw new CliError(`argument --file: cannot open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}.`, { code: 'FileError' });
+    throw fileError(err, path, '--file');
   }
   try {
     const r = new Reader(fh);

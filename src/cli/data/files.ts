@@ -7,7 +7,7 @@
  */
 
 import { constants } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { access, open, rename, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CliError, usageError } from '../errors.js';
@@ -63,6 +63,24 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Checks, before any request, that `path` can be written: absent (or `overwrite`), in an existing
+ * directory the user may write to.
+ */
+export async function checkOutput(path: string, overwrite: boolean, option = '--file'): Promise<void> {
+  if (!overwrite && (await exists(path))) throw usageError(`argument ${option}: ${path} exists.`, 'Pass --overwrite to replace it.');
+  const dir = dirname(path);
+  try {
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    throw new CliError(`argument ${option}: cannot write into ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}.`, {
+      code: 'FileError',
+      hint: `Check that the directory of ${option} exists and that you may write to it.`,
+    });
+  }
+}
+
 /** A new output file of `size` bytes (all holes), under a temporary name next to `path`. */
 export async function createOutput(path: string, size: number, overwrite: boolean, option = '--file'): Promise<OutputFile> {
   if (!overwrite && (await exists(path))) throw usageError(`argument ${option}: ${path} exists.`, 'Pass --overwrite to replace it.');
@@ -71,7 +89,7 @@ export async function createOutput(path: string, size: number, overwrite: boolea
   try {
     fh = await open(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644);
   } catch (err) {
-    throw new CliError(`Cannot create ${tmp}: ${(err as Error).message}`, { code: 'FileError' });
+    throw new CliError(`argument ${option}: cannot create ${tmp}: ${(err as Error).message}`, { code: 'FileError', hint: `Check that the directory of ${option} exists and that you may write to it.` });
   }
   await fh.truncate(size);
   let done = false;
@@ -93,15 +111,30 @@ export async function createOutput(path: string, size: number, overwrite: boolea
   };
 }
 
+/** An input file that cannot be opened, as an error naming the option, with what to check. */
+export function fileError(err: unknown, path: string, option: string): CliError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'ENOENT'
+      ? `Check the path given to ${option} (a relative path is from the current directory).`
+      : code === 'EACCES' || code === 'EPERM'
+        ? `You may not read ${path}: check its permissions.`
+        : `Give ${option} a readable regular file.`;
+  return new CliError(`argument ${option}: cannot open ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}.`, { code: 'FileError', hint });
+}
+
 /** Opens an input file, with a clear error naming the option when it cannot be read. */
 export async function openInput(path: string, option: string): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`argument ${option}: cannot open ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}.`, { code: 'FileError' });
+    throw fileError(err, path, option);
   }
-  const size = (await fh.stat()).size;
-  return { fh, size };
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new CliError(`argument ${option}: ${path} is not a regular file.`, { code: 'FileError', hint: `Give ${option} a readable regular file.` });
+  }
+  return { fh, size: st.size };
 }

@@ -15,3 +15,10 @@ export function parallel(args: Args): number {
   if (n < 1 || n > 32) throw usageError(`argument --parallel: ${n} is not from 1 to 32.`);
   return n;
 }
+
+/** --duration-in-seconds of the data commands (undefined: the default). */
+export function durationInSeconds(args: Args): number | undefined {
+  const n = args.int('duration-in-seconds');
+  if (n !== undefined && n < 1) throw usageError(`argument --duration-in-seconds: ${n} is not a positive number of seconds.`);
+  return n;
+}

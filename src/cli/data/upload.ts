@@ -54,7 +54,7 @@ export async function inspectImage(fh: FileHandle, size: number, format: UploadF
       });
     }
   } else if (format === 'vhd') {
-    throw new CliError('--file is too small to be a VHD.', { code: 'BadImage' });
+    throw new CliError('--file is too small to be a VHD.', { code: 'BadImage', hint: 'Upload it as a raw image with --format raw (or --format auto).' });
   }
   return { format: 'raw', dataSize: size };
 }

@@ -1,7 +1,8 @@
 /**
  * @module cli/output/format-text
- * `-o json|jsonc|yaml` as az (knack) writes them: JSON with keys sorted, two-space indent and
- * Python's number spelling (`100.0` for floats); `jsonc` the same, coloured on a terminal; YAML as
+ * `-o json|jsonc|yaml|yamlc` as az (knack) writes them: JSON with keys sorted, two-space indent and
+ * Python's number spelling (`100.0` for floats); `jsonc` and `yamlc` the same, coloured on a
+ * terminal byte for byte as Pygments 2.14 (az's highlighter) colours them; YAML as
  * PyYAML's `safe_dump(default_flow_style=False)` does it (sorted keys, block style, sequences not
  * indented under their key, strings quoted when they would read as another type).
  *
@@ -46,16 +47,119 @@ export function formatJson(value: unknown, shape: Shape): string {
   return `${out(value, shape, '')}\n`;
 }
 
-const C = { key: '\x1b[94m', str: '\x1b[33m', num: '\x1b[36m', lit: '\x1b[35m', off: '\x1b[39m' };
+// Pygments' TerminalFormatter (light background), which az uses for jsonc and yamlc: each token
+// is wrapped in its colour and a reset, line by line; whitespace is gray, so even a bare newline
+// gets an empty gray token before it.
+const RESET = '\x1b[39;49;00m';
+const GRAY = '\x1b[37m';
+const TAG = '\x1b[94m';
+const STRING = '\x1b[33m';
+const NUMBER = '\x1b[34m';
+const VARIABLE = '\x1b[31m';
+const NAMESPACE = '\x1b[04m\x1b[36m';
+const ERROR = '\x1b[04m\x1b[91m';
 
-/** `jsonc`: the JSON above with keys, strings and literals coloured (terminals only). */
+function tok(color: string, text: string): string {
+  return `${color}${text}${RESET}`;
+}
+
+/** A whitespace token: gray, each line separately (`splitlines(True)` in Pygments). */
+function ws(text: string): string {
+  let out = '';
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) {
+      if (start < text.length) out += tok(GRAY, text.slice(start));
+      return out;
+    }
+    out += `${tok(GRAY, text.slice(start, nl))}\n`;
+    start = nl + 1;
+  }
+}
+
+/** `jsonc`: formatJson's text as Pygments' JsonLexer colours it (keys, strings, numbers, constants). */
 export function colorJson(text: string): string {
-  return text.replace(/("(?:[^"\\]|\\.)*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/g, (m, str: string | undefined, colon: string | undefined, lit: string | undefined, n: string | undefined) => {
-    if (str !== undefined) return colon !== undefined ? `${C.key}${str}${C.off}${colon}` : `${C.str}${str}${C.off}`;
-    if (lit !== undefined) return `${C.lit}${lit}${C.off}`;
-    if (n !== undefined) return `${C.num}${n}${C.off}`;
+  const re = /(\s+)|("(?:[^"\\]|\\.)*")|(true|false|null|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/g;
+  return text.replace(re, (m: string, space: string | undefined, str: string | undefined, lit: string | undefined, offset: number) => {
+    if (space !== undefined) return ws(space);
+    if (str !== undefined) return tok(/^\s*:/.test(text.slice(offset + m.length, offset + m.length + 64)) ? TAG : STRING, str);
+    if (lit !== undefined) return tok(NUMBER, lit);
     return m;
   });
+}
+
+/** The tokens of a quoted YAML scalar (Pygments' single- and double-quoted-scalar states). */
+function yamlQuoted(q: string): string {
+  const quote = q[0] ?? "'";
+  let out = tok(STRING, quote);
+  const body = q.slice(1, -1);
+  const re = quote === "'" ? /( +)|('')|([^\s']+)|(\s)/gy : /( +)|(\\[0abt\tn\nvfre "\\N_LP])|(\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})|[^\s"\\]+)|([\s\S])/gy;
+  for (let m = re.exec(body); m !== null && m[0] !== ''; m = re.exec(body)) {
+    if (m[1] !== undefined) out += tok(VARIABLE, m[1]);
+    else if (m[4] !== undefined) out += tok(ERROR, m[4]);
+    else out += tok(STRING, m[0]);
+  }
+  return out + tok(STRING, quote);
+}
+
+/** A quoted scalar at the start of `s`: its length, or 0. */
+function quotedLength(s: string): number {
+  if (s.startsWith("'")) {
+    for (let i = 1; i < s.length; i++) {
+      if (s[i] === "'") {
+        if (s[i + 1] === "'") i++;
+        else return i + 1;
+      }
+    }
+  } else if (s.startsWith('"')) {
+    for (let i = 1; i < s.length; i++) {
+      if (s[i] === '\\') i++;
+      else if (s[i] === '"') return i + 1;
+    }
+  }
+  return 0;
+}
+
+/** A scalar or empty collection after a key or `- `: quoted ones yellow, plain ones as they are. */
+function yamlValue(v: string): string {
+  return v.startsWith("'") || v.startsWith('"') ? yamlQuoted(v) : v;
+}
+
+/** One line of formatYaml's output, as Pygments' YamlLexer colours it. */
+function yamlLine(line: string): string {
+  if (line === '...') return tok(NAMESPACE, '...');
+  let out = '';
+  let rest = line;
+  const indent = /^ +/.exec(rest)?.[0] ?? '';
+  if (indent !== '') out += ws(indent);
+  rest = rest.slice(indent.length);
+  while (rest.startsWith('- ')) {
+    out += `-${ws(' ')}`;
+    rest = rest.slice(2);
+  }
+  const q = quotedLength(rest);
+  if (q > 0) {
+    // a quoted key is a string like any other; its colon is not coloured
+    if (rest[q] !== ':') return out + yamlQuoted(rest);
+    out += `${yamlQuoted(rest.slice(0, q))}:`;
+    rest = rest.slice(q + 1);
+  } else {
+    const colon = rest.endsWith(':') ? rest.length - 1 : rest.indexOf(': ');
+    if (colon < 0) return out + yamlValue(rest);
+    const key = rest.slice(0, colon);
+    out += `${/^[^#,?[\]{}"'\n]+$/.test(key) ? tok(TAG, key) : key}:`;
+    rest = rest.slice(colon + 1);
+  }
+  if (rest === '') return out;
+  return `${out}${ws(' ')}${yamlValue(rest.slice(1))}`;
+}
+
+/** `yamlc`: formatYaml's text (keys blue, quoted strings yellow) as az prints it on a terminal. */
+export function colorYaml(text: string): string {
+  const lines = text.split('\n');
+  const last = lines.pop() ?? '';
+  return `${lines.map((l) => `${yamlLine(l)}${ws('\n')}`).join('')}${last === '' ? '' : yamlLine(last)}`;
 }
 
 // PyYAML's implicit resolvers (YAML 1.1): a plain string matching one of these must be quoted.

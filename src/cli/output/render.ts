@@ -5,11 +5,11 @@
  */
 
 import { usageError } from '../errors.js';
-import { colorJson, formatJson, formatYaml } from './format-text.js';
+import { colorJson, colorYaml, formatJson, formatYaml } from './format-text.js';
 import { formatCsv, formatTable, formatTsv, markOriginal } from './format-table.js';
 import type { TableTransformer } from './format-table.js';
 import { compileQuery } from './query.js';
-import type { Shape } from './query.js';
+import type { CompiledQuery, Shape } from './query.js';
 
 export const OUTPUT_FORMATS = ['json', 'jsonc', 'table', 'tsv', 'yaml', 'yamlc', 'none', 'csv'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -24,10 +24,11 @@ export function parseOutputFormat(value: string | undefined): OutputFormat {
 
 export interface RenderOptions {
   format: OutputFormat;
-  query?: string;
+  /** --query, compiled (main.ts compiles it before the command runs) or as given. */
+  query?: string | CompiledQuery;
   /** az's table transformer of the command (used by table and csv without --query). */
   transformer?: TableTransformer;
-  /** Colour jsonc/yamlc (a terminal). */
+  /** Colour jsonc/yamlc (stdout is a terminal), as az does with Pygments. */
   color: boolean;
 }
 
@@ -38,7 +39,7 @@ export function render(result: unknown, opts: RenderOptions): string {
   let value: unknown = result;
   let shape: Shape = 'src';
   if (opts.query !== undefined) {
-    const q = compileQuery(opts.query);
+    const q = typeof opts.query === 'string' ? compileQuery(opts.query) : opts.query;
     value = q.search(result);
     shape = q.shape;
   }
@@ -52,8 +53,9 @@ export function render(result: unknown, opts: RenderOptions): string {
     case 'jsonc':
       return opts.color ? colorJson(formatJson(value, shape)) : formatJson(value, shape);
     case 'yaml':
-    case 'yamlc':
       return formatYaml(value, shape);
+    case 'yamlc':
+      return opts.color ? colorYaml(formatYaml(value, shape)) : formatYaml(value, shape);
     case 'table':
       return formatTable(value, shape, table);
     case 'tsv':
