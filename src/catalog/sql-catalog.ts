@@ -22,6 +22,7 @@ import type {
   Subscription,
 } from '../core/model.js';
 import type { Catalog, EntryRow, Lease, NewChunk, NewEntry, NodeInfo, PackRecord } from '../core/ports.js';
+import { SnapdiskError } from '../core/errors.js';
 import type { SqlClient, SqlValue } from './sql-client.js';
 
 const key = (s: string): string => s.toLowerCase();
@@ -39,6 +40,8 @@ interface ChunkCols {
 interface EntryCols extends ChunkCols {
   block: number;
   point: number;
+  /** The entry's own reference (chunk_id comes from the joined chunk row, null when it is gone). */
+  entry_chunk?: number | null;
 }
 
 interface PointRow {
@@ -101,7 +104,16 @@ function toChunk(r: ChunkCols): ChunkLocation | null {
 }
 
 function toEntry(r: EntryCols): EntryRow {
-  return { block: Number(r.block), point: Number(r.point), chunk: toChunk(r) };
+  const chunk = toChunk(r);
+  if (chunk === null && r.entry_chunk !== null && r.entry_chunk !== undefined) throw lostChunk(r.block, r.point, r.entry_chunk);
+  return { block: Number(r.block), point: Number(r.point), chunk };
+}
+
+/** An entry whose chunk row is gone: its data is lost, which a read must never turn into zeros. */
+export function lostChunk(block: number, point: number, chunkId: number): SnapdiskError {
+  return new SnapdiskError('IntegrityError', `block ${block} of point ${point} refers to chunk #${chunkId}, which is no longer in the catalog`, {
+    hint: 'Run `snapdisk verify` to find the snapshots affected; restore them from another copy.',
+  });
 }
 
 function toPoint(r: PointRow): Point {
@@ -533,7 +545,7 @@ export class SqlCatalog implements Catalog {
 
   async resolveEntries(familyId: string, point: number, fromBlock: number, toBlock: number): Promise<EntryRow[]> {
     const rows = await this.db.all<EntryCols>(
-      `SELECT e.block, e.point, ${CHUNK_SELECT}
+      `SELECT e.block, e.point, e.chunk_id AS entry_chunk, ${CHUNK_SELECT}
        FROM entries e LEFT JOIN chunks c ON c.id = e.chunk_id
        WHERE e.family_id = ? AND e.block >= ? AND e.block < ? AND e.point <= ?
          AND e.point = (SELECT MAX(e2.point) FROM entries e2
@@ -552,7 +564,7 @@ export class SqlCatalog implements Catalog {
     limit: number,
   ): Promise<EntryRow[]> {
     const rows = await this.db.all<EntryCols>(
-      `SELECT e.block, e.point, ${CHUNK_SELECT}
+      `SELECT e.block, e.point, e.chunk_id AS entry_chunk, ${CHUNK_SELECT}
        FROM entries e LEFT JOIN chunks c ON c.id = e.chunk_id
        WHERE e.family_id = ? AND e.point > ? AND e.point <= ? AND e.block >= ?
          AND e.point = (SELECT MAX(e2.point) FROM entries e2

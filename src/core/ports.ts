@@ -172,13 +172,18 @@ export interface CowLog {
 export interface Volume {
   readonly id: string;
   readonly sizeBytes: number;
-  /** True when the volume was not closed cleanly and the machine has rebooted since. */
+  /**
+   * True when the volume was not closed cleanly and the machine has rebooted since. It stays true
+   * on every open, even in the same boot, until `acknowledgeReboot` records the rescan.
+   */
   readonly reopenedAfterReboot: boolean;
+  /** After the engine's rescan: makes everything durable, then records this boot as handled. */
+  acknowledgeReboot(): Promise<void>;
   read(target: Uint8Array, offset: number): void;
   write(data: Uint8Array, offset: number): void;
   /** Grow only. */
   resize(sizeBytes: number): void;
-  /** Makes every write, bitmap change and cow append so far durable. */
+  /** Makes every write, bitmap change and cow append so far durable (files created too). Throws once closed. */
   flush(): Promise<void>;
   /** Opens (creating when absent) a bitmap of `length` bits. Re-opening returns the same object. */
   bitmap(name: string, length: number): PersistentBitmap;

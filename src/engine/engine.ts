@@ -89,6 +89,7 @@ export class Engine {
         'The host restarted before the background copy of this snapshot finished; its content could not be guaranteed.',
       );
       rt.markAllDirty();
+      await rt.acknowledgeReboot(); // only once the rescan is durable: a crash before repeats it
     };
   }
 

@@ -12,6 +12,7 @@
  *   changed(F, a, b):  newest entry per block in (a, b]  ⊕  pending frozen blocks in (a, b]
  */
 
+import type { Bitmap } from '../core/bitmap.js';
 import type { EngineContext } from './context.js';
 import type { Resolver } from './resolver.js';
 import type { RuntimeLookup } from './resolver.js';
@@ -31,6 +32,8 @@ export interface BlockPage {
 }
 
 const BLOCK_BYTES = 65536;
+/** At most this many uncommitted blocks are read per page of `changed` (32 MiB). */
+const LIVE_READ_BLOCKS = 512;
 
 export class Maps {
   constructor(
@@ -48,6 +51,7 @@ export class Maps {
   /** Every block with an entry in the resolution (zeros included), merged down the base chain. */
   private async resolvedPage(familyId: string, point: number, from: number, limit: number): Promise<BlockPage> {
     const fam = await this.resolver.family(familyId);
+    const live = this.pendingCursors(familyId, 0, point);
     const own = await this.ctx.catalog.changedEntries(familyId, 0, point, from, limit);
     let end = own.length >= limit ? (own[own.length - 1]?.block ?? from) + 1 : Infinity;
     let base: BlockInfo[] = [];
@@ -56,15 +60,15 @@ export class Maps {
       base = b.items;
       end = Math.min(end, b.end);
     }
+    const pending = pendingBlocks(live, from, end, limit);
+    end = pending.end;
     const merged = new Map<number, BlockInfo>();
     for (const i of base) if (i.block < end) merged.set(i.block, i);
     for (const e of own) {
       if (e.block >= end) continue;
       merged.set(e.block, { block: e.block, zero: e.chunk === null, bytes: e.chunk?.rawLength ?? 0 });
     }
-    for (const b of this.pendingBlocks(familyId, 0, point, from, end, limit)) {
-      merged.set(b, { block: b, zero: false, bytes: BLOCK_BYTES });
-    }
+    for (const b of pending.blocks) merged.set(b, { block: b, zero: false, bytes: BLOCK_BYTES });
     const items = [...merged.values()].sort((a, b) => a.block - b.block);
     return { items, end };
   }
@@ -74,11 +78,17 @@ export class Maps {
    * not yet copied are read to tell data from zeros.
    */
   async changed(familyId: string, afterPoint: number, upToPoint: number, from: number, limit: number): Promise<BlockPage> {
+    const pendingNow = this.pendingCursors(familyId, afterPoint, upToPoint);
     const rows = await this.ctx.catalog.changedEntries(familyId, afterPoint, upToPoint, from, limit);
-    const end = rows.length >= limit ? (rows[rows.length - 1]?.block ?? from) + 1 : Infinity;
+    // pending blocks are read to tell data from zeros: a smaller page bounds the memory held
+    const rowsEnd = rows.length >= limit ? (rows[rows.length - 1]?.block ?? from) + 1 : Infinity;
+    const pending = pendingBlocks(pendingNow, from, rowsEnd, Math.min(limit, LIVE_READ_BLOCKS));
+    const end = pending.end;
     const merged = new Map<number, BlockInfo>();
-    for (const e of rows) merged.set(e.block, { block: e.block, zero: e.chunk === null, bytes: e.chunk?.rawLength ?? 0 });
-    const live = this.pendingBlocks(familyId, afterPoint, upToPoint, from, end, limit);
+    for (const e of rows) {
+      if (e.block < end) merged.set(e.block, { block: e.block, zero: e.chunk === null, bytes: e.chunk?.rawLength ?? 0 });
+    }
+    const live = pending.blocks;
     if (live.length > 0) {
       const contents = await this.resolver.readBlocks(familyId, upToPoint, live);
       for (const b of live) {
@@ -102,21 +112,46 @@ export class Maps {
     }
   }
 
-  /** Frozen, uncommitted blocks of pending points of the family in (after, upTo], in [from, end). */
-  private pendingBlocks(familyId: string, after: number, upTo: number, from: number, end: number, limit: number): number[] {
+  /**
+   * Pending points of the family in (after, upTo] with their cursors, taken before the catalog is
+   * asked: a batch committed while the query runs is then listed from its frozen set, never lost
+   * between the two.
+   */
+  private pendingCursors(familyId: string, after: number, upTo: number): PendingSlice[] {
     const rt = this.runtimes.runtimeForFamily(familyId);
     if (!rt) return [];
-    const out = new Set<number>();
+    const out: PendingSlice[] = [];
     for (const p of rt.pending) {
-      if (p.familyId !== familyId || p.seq <= after || p.seq > upTo) continue;
-      let n = 0;
-      for (let b = p.frozen.nextSet(Math.max(from, p.cursor)); b !== -1 && b < end && n < limit; b = p.frozen.nextSet(b + 1)) {
-        out.add(b);
-        n++;
-      }
+      if (p.familyId === familyId && p.seq > after && p.seq <= upTo) out.push({ frozen: p.frozen, cursor: p.cursor });
     }
-    return [...out].sort((a, b) => a - b);
+    return out;
   }
+}
+
+interface PendingSlice {
+  frozen: Bitmap;
+  cursor: number;
+}
+
+/**
+ * Frozen, uncommitted blocks of `slices` in [from, end), at most `limit` of each point. When a
+ * point has more, the page ends after its last block listed, so the next page goes on from there.
+ */
+function pendingBlocks(slices: PendingSlice[], from: number, end: number, limit: number): { blocks: number[]; end: number } {
+  const out = new Set<number>();
+  for (const p of slices) {
+    let n = 0;
+    for (let b = p.frozen.nextSet(Math.max(from, p.cursor)); b !== -1 && b < end; b = p.frozen.nextSet(b + 1)) {
+      if (n === limit) {
+        end = b;
+        break;
+      }
+      out.add(b);
+      n++;
+    }
+  }
+  const blocks = [...out].filter((b) => b < end).sort((a, b) => a - b);
+  return { blocks, end };
 }
 
 const ZEROS = Buffer.alloc(BLOCK_BYTES);

@@ -108,7 +108,7 @@ export class Points {
     const fam = await this.resolver.family(familyId);
     const disk = fam.diskId ? await this.ctx.catalog.getDiskById(fam.diskId) : null;
     if (!disk) {
-      await this.ctx.catalog.failPoint(familyId, seq, 'CopySourceNotFound', 'the source disk disappeared before the copy finished', this.ctx.now());
+      await this.failFrom(familyId, seq, null, 'CopySourceNotFound', 'the source disk disappeared before the copy finished');
       return;
     }
     let rt: DiskRuntime;
@@ -117,10 +117,7 @@ export class Points {
     } catch (err) {
       if (err instanceof SnapdiskError && err.code === 'NotFound') {
         // the head (and the frozen blocks not copied yet) went away with the node that served it
-        await this.ctx.catalog.transaction(async (tx) => {
-          await tx.deletePointEntries(familyId, seq);
-          await tx.failPoint(familyId, seq, 'HeadLost', err.message, this.ctx.now());
-        });
+        await this.failFrom(familyId, seq, null, 'HeadLost', err.message);
         return;
       }
       throw err;
@@ -152,9 +149,16 @@ export class Points {
         const stored = this.storeBatch(familyId, seq, blocks, views, put);
         stored.catch(() => undefined); // observed through the chain below
         chain = chain.then(async () => {
-          const entries = await stored;
+          let entries = await stored;
           copied += blocks.length;
-          await this.commitBatch(familyId, seq, entries, end, copied, rt);
+          for (let attempt = 1; ; attempt++) {
+            const missing = await this.commitBatch(familyId, seq, entries, end, copied, rt);
+            if (missing.size === 0) break;
+            // garbage collection took chunks this batch refers to: store those blocks again (the
+            // batch buffer is intact until this commit is done)
+            if (attempt === 3) throw new SnapdiskError('Unavailable', `chunks of ${familyId}:${seq} keep being collected while the copy commits; retrying the copy`);
+            entries = await this.restoreMissing(entries, missing, blocks, views, put);
+          }
           const still = current();
           if (still) still.cursor = end;
         });
@@ -175,26 +179,53 @@ export class Points {
     return 'zone';
   }
 
+  /**
+   * Commits one batch: its entries and the new cursor, in one transaction that first checks that
+   * every chunk the entries refer to still exists (garbage collection deletes unreferenced chunks,
+   * and a chunk stored or found by this batch is unreferenced until this commit). Returns the ids
+   * that were gone; then nothing was committed.
+   */
   private async commitBatch(
     familyId: string,
     seq: number,
-    entries: { rows: NewEntry[]; dedupIds: number[] },
+    entries: { rows: NewEntry[] },
     cursor: number,
     copied: number,
     rt: DiskRuntime,
-  ): Promise<void> {
-    await this.ctx.catalog.transaction(async (tx) => {
+  ): Promise<Set<number>> {
+    const ids = new Set<number>();
+    for (const r of entries.rows) if (r.chunkId !== null) ids.add(r.chunkId);
+    return this.ctx.catalog.transaction(async (tx) => {
       await this.leases.fence(tx, rt.disk.uniqueId, rt.leaseEpoch);
-      const dedup = entries.dedupIds;
-      if (dedup.length > 0) {
-        const present = await tx.existingChunks(dedup);
-        if (present.size !== new Set(dedup).size) {
-          throw new SnapdiskError('Unavailable', 'a deduplicated chunk was collected meanwhile; retrying the batch');
+      if (ids.size > 0) {
+        const present = await tx.existingChunks([...ids]);
+        if (present.size !== ids.size) {
+          const missing = new Set<number>();
+          for (const id of ids) if (!present.has(id)) missing.add(id);
+          return missing;
         }
       }
       await tx.insertEntries(familyId, seq, entries.rows);
       await tx.setPointProgress(familyId, seq, cursor, copied);
+      return new Set<number>();
     });
+  }
+
+  /** Stores again the blocks of a batch whose chunks were collected before the commit. */
+  private async restoreMissing(
+    entries: { rows: NewEntry[] },
+    missing: Set<number>,
+    blocks: number[],
+    views: Buffer[],
+    put: (data: Uint8Array[]) => Promise<{ id: number }[]>,
+  ): Promise<{ rows: NewEntry[] }> {
+    const index = new Map<number, number>();
+    blocks.forEach((b, i) => index.set(b, i));
+    const redo = entries.rows.filter((r) => r.chunkId !== null && missing.has(r.chunkId));
+    const stored = await put(redo.map((r) => views[index.get(r.block) ?? -1] ?? Buffer.alloc(0)));
+    const fresh = new Map<number, number>();
+    redo.forEach((r, k) => fresh.set(r.block, stored[k]?.id ?? -1));
+    return { rows: entries.rows.map((r) => (fresh.has(r.block) ? { block: r.block, chunkId: fresh.get(r.block) ?? null } : r)) };
   }
 
   private async readFrozen(rt: DiskRuntime, familyId: string, seq: number, blocks: number[], batch: Buffer): Promise<Buffer[]> {
@@ -226,19 +257,15 @@ export class Points {
     seq: number,
     blocks: number[],
     views: Buffer[],
-    put: (data: Uint8Array[]) => Promise<{ id: number; deduplicated: boolean }[]>,
-  ): Promise<{ rows: NewEntry[]; dedupIds: number[] }> {
+    put: (data: Uint8Array[]) => Promise<{ id: number }[]>,
+  ): Promise<{ rows: NewEntry[] }> {
     const dataIdx: number[] = [];
     const zeroBlocks: number[] = [];
     views.forEach((v, i) => (isZero(v) ? zeroBlocks.push(blocks[i] ?? 0) : dataIdx.push(i)));
     const rows: NewEntry[] = [];
-    const dedupIds: number[] = [];
     if (dataIdx.length > 0) {
       const stored = await put(dataIdx.map((i) => views[i] ?? Buffer.alloc(0)));
-      stored.forEach((s, k) => {
-        rows.push({ block: blocks[dataIdx[k] ?? 0] ?? 0, chunkId: s.id });
-        if (s.deduplicated) dedupIds.push(s.id);
-      });
+      stored.forEach((s, k) => rows.push({ block: blocks[dataIdx[k] ?? 0] ?? 0, chunkId: s.id }));
     }
     if (zeroBlocks.length > 0) {
       // a zero block is a change only if it held data before this point
@@ -246,7 +273,7 @@ export class Points {
       for (const b of zeroBlocks) if (before.get(b) === false) rows.push({ block: b, chunkId: null });
     }
     rows.sort((a, b) => a.block - b.block);
-    return { rows, dedupIds };
+    return { rows };
   }
 
   /** Marks a point ready, drops its frozen set, and lets hidden predecessors merge into it. */
@@ -329,13 +356,46 @@ export class Points {
 
   /** Fails every point still copying out of a disk; their changes go back to the tracking set. */
   async failPending(rt: DiskRuntime, code: string, message: string): Promise<void> {
-    for (const p of [...rt.pending]) {
-      await this.ctx.catalog.transaction(async (tx) => {
-        await tx.deletePointEntries(p.familyId, p.seq);
-        await tx.failPoint(p.familyId, p.seq, code, message, this.ctx.now());
-      });
-      rt.failPending(p.seq);
-    }
+    const oldest = new Map<string, number>();
+    for (const p of rt.pending) oldest.set(p.familyId, Math.min(p.seq, oldest.get(p.familyId) ?? p.seq));
+    for (const [familyId, seq] of oldest) await this.failFrom(familyId, seq, rt, code, message);
+  }
+
+  /**
+   * A background copy that cannot succeed (the job gave up on it): the point fails with the
+   * error, and so does every later point of its family (see `failFrom`). For the job runner,
+   * with the job's target ("family:seq") and the error that ended it.
+   */
+  async failCopy(target: string, err: unknown): Promise<void> {
+    const { familyId, seq } = parseTarget(target);
+    const point = await this.ctx.catalog.getPoint(familyId, seq);
+    if (!point || point.state !== 'copying') return;
+    const fam = await this.resolver.family(familyId);
+    const rt = fam.diskId ? this.runtimes.peek(fam.diskId) : null;
+    const code = err instanceof SnapdiskError ? err.code : 'CopyFailed';
+    const message = `The background copy of this snapshot failed: ${err instanceof Error ? err.message : String(err)}`;
+    await this.failFrom(familyId, seq, rt && !rt.closed ? rt : null, code, message);
+  }
+
+  /**
+   * Fails point `seq` of a family and every later one that has not failed yet: their content
+   * builds on the blocks of `seq` (entries and frozen blocks), which go away. The frozen blocks
+   * of the failed points go back to the disk's change tracking first, and only then does the
+   * catalog say "failed": a crash in between leaves a point still copying whose blocks are also
+   * marked changed (a superset), never a change that no snapshot will hold.
+   */
+  private async failFrom(familyId: string, seq: number, rt: DiskRuntime | null, code: string, message: string): Promise<void> {
+    const points = (await this.ctx.catalog.listPoints(familyId)).filter((p) => p.seq >= seq && p.state !== 'failed');
+    if (points.length === 0) return;
+    if (rt) for (const p of points) rt.returnPending(p.seq);
+    const now = this.ctx.now();
+    await this.ctx.catalog.transaction(async (tx) => {
+      for (const p of points) {
+        await tx.deletePointEntries(familyId, p.seq);
+        await tx.failPoint(familyId, p.seq, code, message, now);
+      }
+    });
+    if (rt) for (const p of points) rt.completePending(p.seq);
   }
 
   /** Progress of a point in percent, the lowest along its base chain. */

@@ -122,9 +122,16 @@ export class DiskRuntime {
     this.dirty.setRange(0, this.nblocks);
   }
 
+  /** After the rescan: makes it durable, then the volume stops reporting the reboot. */
+  async acknowledgeReboot(): Promise<void> {
+    this.assertServing();
+    await this.volume.acknowledgeReboot();
+  }
+
   // -- reads --------------------------------------------------------------------------------------
 
   async read(offset: number, length: number): Promise<Buffer> {
+    this.checkRange(offset, length); // before allocating: a bad length is a coded error
     const out = Buffer.allocUnsafe(length);
     await this.readInto(out, offset);
     return out;
@@ -263,7 +270,11 @@ export class DiskRuntime {
     this.checkRange(offset, data.length);
     if (data.length === 0) return;
     this.assertWritable();
-    await this.prepare(offset, data.length);
+    // the last check and the write run in one turn (see `prepare`)
+    for (let wait = this.prepare(offset, data.length); wait; wait = this.prepare(offset, data.length)) {
+      await wait;
+      this.recheck(offset, data.length);
+    }
     this.applyWrite(offset, data);
   }
 
@@ -274,39 +285,48 @@ export class DiskRuntime {
     this.assertWritable();
     const firstFull = Math.ceil(offset / BLOCK_SIZE);
     const endFull = Math.floor((offset + length) / BLOCK_SIZE);
+    for (let wait = this.prepare(offset, length); wait; wait = this.prepare(offset, length)) {
+      await wait;
+      this.recheck(offset, length);
+    }
     if (firstFull >= endFull) {
-      await this.prepare(offset, length);
       this.applyWrite(offset, length <= BLOCK_SIZE ? ZERO_BLOCK.subarray(0, length) : Buffer.alloc(length));
       return;
     }
     const headLen = firstFull * BLOCK_SIZE - offset;
     const tailStart = endFull * BLOCK_SIZE;
-    await this.prepare(offset, length);
     if (headLen > 0) this.applyWrite(offset, ZERO_BLOCK.subarray(0, headLen));
     if (tailStart < offset + length) this.applyWrite(tailStart, ZERO_BLOCK.subarray(0, offset + length - tailStart));
     this.applyZeroBlocks(firstFull, endFull);
   }
 
   async flush(): Promise<void> {
+    this.assertServing();
     await this.volume.flush();
   }
 
+  /** After a wait: the disk may have been closed, fenced, shrunk or given a read SAS meanwhile. */
+  private recheck(offset: number, length: number): void {
+    this.checkRange(offset, length);
+    this.assertWritable();
+  }
+
   /**
-   * Waits for a freeze to finish and hydrates what the write needs: partially covered blocks
-   * that are not hydrated, and frozen-uncommitted blocks that are not (only after a crash).
+   * What a write must wait for, or null when it can be applied now: a freeze to finish, or the
+   * hydration of partially covered blocks that are not hydrated and of frozen-uncommitted blocks
+   * that are not (only after a crash). Callers apply the write in the same turn as the check that
+   * returned null, with no await in between: a freeze can never slip between "the gate is open"
+   * and the dirty bit, so a write acknowledged before a snapshot request is in that snapshot and
+   * none lands in a change set that was already frozen.
    */
-  private async prepare(offset: number, length: number): Promise<void> {
-    for (;;) {
-      if (this.gate) {
-        await this.gate;
-        continue;
-      }
-      if (!this.hydrated) return;
-      const need = this.blocksToHydrate(offset, length);
-      if (need.length === 0) return;
-      const contents = await this.fetchBase(need);
+  private prepare(offset: number, length: number): Promise<void> | null {
+    if (this.gate) return this.gate;
+    if (!this.hydrated) return null;
+    const need = this.blocksToHydrate(offset, length);
+    if (need.length === 0) return null;
+    return this.fetchBase(need).then((contents) => {
       for (const b of need) this.hydrateBlock(b, contents.get(b) ?? null);
-    }
+    });
   }
 
   private blocksToHydrate(offset: number, length: number): number[] {
@@ -467,11 +487,23 @@ export class DiskRuntime {
 
   /** A failed point gives its unfinished changes back to the tracking set, so none is lost. */
   failPending(seq: number): void {
-    const i = this.pending.findIndex((p) => p.seq === seq);
-    const p = this.pending[i];
-    if (!p) return;
-    for (let b = p.frozen.nextSet(0); b !== -1; b = p.frozen.nextSet(b + 1)) this.dirty.setRange(b, b + 1);
+    this.returnPending(seq);
     this.completePending(seq);
+  }
+
+  /**
+   * Marks every frozen block of pending point `seq` changed again, keeping the point (the catalog
+   * records its failure next, then `completePending` drops it): a crash in between leaves a
+   * superset of the changes tracked, never less.
+   */
+  returnPending(seq: number): void {
+    const p = this.pending.find((q) => q.seq === seq);
+    if (!p) return;
+    for (let b = p.frozen.nextSet(0); b !== -1; ) {
+      const end = nextClearOr(p.frozen, b + 1, p.frozen.length);
+      this.dirty.setRange(b, end);
+      b = p.frozen.nextSet(end);
+    }
   }
 
   // -- size and status ----------------------------------------------------------------------------

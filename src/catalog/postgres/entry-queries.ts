@@ -13,6 +13,7 @@
 
 import type { ChunkLocation } from '../../core/model.js';
 import type { EntryRow } from '../../core/ports.js';
+import { lostChunk } from '../sql-catalog.js';
 import type { SqlClient } from '../sql-client.js';
 
 interface Row {
@@ -25,9 +26,10 @@ interface Row {
   stored_length: number | null;
   raw_length: number | null;
   codec: number | null;
+  entry_chunk: number | null;
 }
 
-const SELECT = `SELECT e.block, e.point, c.id AS chunk_id, c.hash, c.pack, c.pack_offset, c.stored_length, c.raw_length, c.codec`;
+const SELECT = `SELECT e.block, e.point, e.chunk_id AS entry_chunk, c.id AS chunk_id, c.hash, c.pack, c.pack_offset, c.stored_length, c.raw_length, c.codec`;
 
 function toEntry(r: Row): EntryRow {
   const chunk: ChunkLocation | null =
@@ -42,6 +44,7 @@ function toEntry(r: Row): EntryRow {
           rawLength: Number(r.raw_length),
           codec: Number(r.codec),
         };
+  if (chunk === null && r.entry_chunk !== null) throw lostChunk(Number(r.block), Number(r.point), Number(r.entry_chunk));
   return { block: Number(r.block), point: Number(r.point), chunk };
 }
 

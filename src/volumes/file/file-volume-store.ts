@@ -11,8 +11,18 @@
  * Data methods are synchronous (pread/pwrite on page-cached files): the engine relies on that to
  * make "save old bytes, mark dirty, write" atomic with respect to other requests. Every change is
  * handed to the kernel before the method returns, so a killed process loses nothing; `flush`
- * fdatasyncs everything for power-loss durability. A volume not closed cleanly and reopened
- * after a reboot reports `reopenedAfterReboot` so the engine can rescan conservatively.
+ * fdatasyncs everything (and the directory, when files were created or removed since) for
+ * power-loss durability. A volume not closed cleanly and reopened after a reboot reports
+ * `reopenedAfterReboot` so the engine can rescan conservatively; meta.json keeps the old boot id
+ * until the engine says the rescan is durable (`acknowledgeReboot`), so a crash before that
+ * reports it again on the next open.
+ *
+ * meta.json is replaced atomically (temporary file, fsync, rename, directory fsync):
+ *   open, clean before      → {boot: this one, open: true}   (durable before any write lands)
+ *   open after a reboot     → left as it is                   (old boot, open)
+ *   acknowledgeReboot       → flush, then {boot: this one, open: true}
+ *   close                   → fsync everything, then {boot: this one, open: false}
+ *                             (not while a reboot is unacknowledged: the next open rescans)
  */
 
 import {
@@ -20,14 +30,15 @@ import {
   existsSync,
   fdatasync,
   fstatSync,
+  fsync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
   readdirSync,
+  renameSync,
   rmSync,
-  writeFileSync,
   writeSync,
   fsyncSync,
 } from 'node:fs';
@@ -54,9 +65,12 @@ const safeId = (id: string): string => {
 
 export class FileVolumeStore implements VolumeStore {
   private readonly open_ = new Map<string, FileVolume>();
-  private readonly boot = bootId();
 
-  constructor(readonly root: string) {
+  /** `boot`: the machine's boot id (tests pass one to play a reboot). */
+  constructor(
+    readonly root: string,
+    private readonly boot = bootId(),
+  ) {
     mkdirSync(root, { recursive: true });
   }
 
@@ -74,7 +88,7 @@ export class FileVolumeStore implements VolumeStore {
 
   async remove(id: string): Promise<void> {
     const v = this.open_.get(id);
-    if (v && !v.closed) v.close();
+    if (v && !v.closed) v.close(false);
     await rm(join(this.root, safeId(id)), { recursive: true, force: true });
   }
 
@@ -95,6 +109,10 @@ export const SEGMENT_BYTES = 1024 ** 4;
 class FileVolume implements Volume {
   readonly reopenedAfterReboot: boolean;
   closed = false;
+  /** A reboot was detected and the engine has not acknowledged its rescan yet. */
+  private rebootPending: boolean;
+  /** Files were created or removed since the last directory fsync. */
+  private dirChanged = false;
   private size: number;
   private readonly segments: number[] = [];
   private readonly bitmaps = new Map<string, FileBitmap>();
@@ -110,7 +128,10 @@ class FileVolume implements Volume {
     private readonly boot: string,
     private readonly onClose: () => void,
   ) {
-    mkdirSync(dir, { recursive: true });
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      syncDirAt(join(dir, '..')); // the volume's directory itself survives a power loss
+    }
     const metaPath = join(dir, 'meta.json');
     let meta: { bootId?: string; open?: boolean } = {};
     if (existsSync(metaPath)) {
@@ -121,9 +142,12 @@ class FileVolume implements Volume {
       }
     }
     this.reopenedAfterReboot = meta.open === true && meta.bootId !== boot;
-    this.writeMeta(true);
+    this.rebootPending = this.reopenedAfterReboot;
+    // "open in this boot" is durable before any write can land: a power loss from now on is seen
+    if (!this.rebootPending && !(meta.open === true && meta.bootId === boot)) this.writeMeta(true);
     this.size = 0;
     this.openSegments(sizeBytes);
+    this.syncDir();
   }
 
   /** Opens (creating or growing) the segment files that hold `sizeBytes`. */
@@ -133,7 +157,7 @@ class FileVolume implements Volume {
       const path = join(this.dir, `head.${n}.img`);
       let fd = this.segments[n];
       if (fd === undefined) {
-        fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
+        fd = this.openFile(path);
         this.segments[n] = fd;
       }
       const want = Math.min(SEGMENT_BYTES, sizeBytes - n * SEGMENT_BYTES);
@@ -163,6 +187,7 @@ class FileVolume implements Volume {
   }
 
   read(target: Uint8Array, offset: number): void {
+    this.assertOpen();
     const end = Math.min(offset + target.length, this.size);
     if (end < offset + target.length) target.fill(0, Math.max(0, end - offset));
     if (end <= offset) return;
@@ -180,6 +205,7 @@ class FileVolume implements Volume {
   }
 
   write(data: Uint8Array, offset: number): void {
+    this.assertOpen();
     if (offset + data.length > this.size) {
       throw new SnapdiskError('OutOfRange', `write past the end of volume ${this.id}`);
     }
@@ -190,24 +216,43 @@ class FileVolume implements Volume {
   }
 
   resize(sizeBytes: number): void {
+    this.assertOpen();
     if (sizeBytes < this.size) throw new SnapdiskError('OperationNotAllowed', `volume ${this.id} cannot shrink`);
     this.openSegments(sizeBytes);
     this.size = sizeBytes;
   }
 
   async flush(): Promise<void> {
+    this.assertOpen();
     const fds = [...this.segments, ...[...this.bitmaps.values()].map((b) => b.fd), ...[...this.cows.values()].map((c) => c.fd)];
+    const dir = this.dirChanged;
+    this.dirChanged = false;
     this.flushing++;
     try {
-      await Promise.all(
-        fds.map(
-          (fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
-        ),
-      );
+      await Promise.all(fds.map((fd) => syncFd(fd, true)));
+      if (dir) {
+        // new files (bitmaps and cow logs of a freeze, segments of a resize) are reachable after a power loss
+        const fd = openSync(this.dir, 'r');
+        try {
+          await syncFd(fd, false);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    } catch (err) {
+      if (dir) this.dirChanged = true;
+      throw err;
     } finally {
       this.flushing--;
       if (this.flushing === 0) for (const f of this.closeLater.splice(0)) f.closeFd();
     }
+  }
+
+  async acknowledgeReboot(): Promise<void> {
+    if (!this.rebootPending) return;
+    await this.flush();
+    this.writeMeta(true);
+    this.rebootPending = false;
   }
 
   /** Closes a descriptor now, or after the flushes that may be syncing it. */
@@ -223,7 +268,9 @@ class FileVolume implements Volume {
       this.release(existing);
       this.bitmaps.delete(name);
     }
-    const b = new FileBitmap(join(this.dir, `${safeId(name)}.bitmap`), length);
+    const path = join(this.dir, `${safeId(name)}.bitmap`);
+    if (!existsSync(path)) this.dirChanged = true;
+    const b = new FileBitmap(path, length);
     this.bitmaps.set(name, b);
     return b;
   }
@@ -237,12 +284,15 @@ class FileVolume implements Volume {
     if (b) this.release(b);
     this.bitmaps.delete(name);
     rmSync(join(this.dir, `${safeId(name)}.bitmap`), { force: true });
+    this.dirChanged = true;
   }
 
   cowLog(name: string): CowLog {
     let c = this.cows.get(name);
     if (!c) {
-      c = new FileCowLog(join(this.dir, `${safeId(name)}.cow`));
+      const path = join(this.dir, `${safeId(name)}.cow`);
+      if (!existsSync(path)) this.dirChanged = true;
+      c = new FileCowLog(path);
       this.cows.set(name, c);
     }
     return c;
@@ -253,28 +303,79 @@ class FileVolume implements Volume {
     if (c) this.release(c);
     this.cows.delete(name);
     rmSync(join(this.dir, `${safeId(name)}.cow`), { force: true });
+    this.dirChanged = true;
   }
 
-  close(): void {
+  /**
+   * Closes the volume. `durable` (the default): every file is fsynced before meta.json says the
+   * shutdown was clean; false when the volume is about to be removed. Descriptors a flush in
+   * progress may be syncing are closed when it ends.
+   */
+  close(durable = true): void {
     if (this.closed) return;
     this.closed = true;
-    for (const b of this.bitmaps.values()) b.closeFd();
-    for (const c of this.cows.values()) c.closeFd();
-    for (const f of this.closeLater.splice(0)) f.closeFd();
+    const files: Array<{ closeFd(): void; fd: number }> = [
+      ...this.segments.map((fd) => ({ fd, closeFd: () => closeSync(fd) })),
+      ...this.bitmaps.values(),
+      ...this.cows.values(),
+    ];
     this.bitmaps.clear();
     this.cows.clear();
-    for (const fd of this.segments) {
-      fsyncSync(fd);
-      closeSync(fd);
+    this.segments.length = 0;
+    if (durable && existsSync(this.dir)) {
+      for (const f of files) fsyncSync(f.fd);
+      if (this.dirChanged) this.syncDir();
+      if (!this.rebootPending) this.writeMeta(false);
     }
-    if (existsSync(this.dir)) this.writeMeta(false);
+    for (const f of files) this.release(f);
     this.onClose();
   }
 
+  private assertOpen(): void {
+    if (this.closed) throw new SnapdiskError('Unavailable', `volume ${this.id} is closed`);
+  }
+
+  /** Opens a file of the volume, creating it when absent (the directory then needs a sync). */
+  private openFile(path: string): number {
+    if (existsSync(path)) return openSync(path, 'r+', 0o600);
+    this.dirChanged = true;
+    return openSync(path, 'w+', 0o600);
+  }
+
+  private syncDir(): void {
+    if (!this.dirChanged) return;
+    syncDirAt(this.dir);
+    this.dirChanged = false;
+  }
+
+  /** Replaces meta.json atomically and durably. */
   private writeMeta(open: boolean): void {
     const path = join(this.dir, 'meta.json');
-    writeFileSync(path, JSON.stringify({ bootId: this.boot, open }));
+    const tmp = `${path}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ bootId: this.boot, open }));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    this.dirChanged = true;
+    this.syncDir();
   }
+}
+
+function syncDirAt(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function syncFd(fd: number, dataOnly: boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => (dataOnly ? fdatasync : fsync)(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 class FileBitmap implements PersistentBitmap {
@@ -326,8 +427,17 @@ class FileBitmap implements PersistentBitmap {
 
 const COW_HEADER = 16;
 const COW_RECORD = COW_HEADER + BLOCK_SIZE;
+const cowScratch = Buffer.allocUnsafe(COW_RECORD);
 
-/** Records: [u64 block][u32 crc32(data)][u32 zero][64 KiB data]; torn tails are cut at open. */
+function recordCrc(rec: Buffer, format: number): number {
+  const data = rec.subarray(COW_HEADER, COW_RECORD);
+  return format === 0 ? crc32(data) : crc32(data, crc32(rec.subarray(0, 8)));
+}
+
+/**
+ * Records: [u64 block][u32 crc32][u32 format][64 KiB data]; torn tails are cut at open. Format 1:
+ * the crc covers the block number and the data; format 0 (logs written before): the data only.
+ */
 class FileCowLog implements CowLog {
   readonly fd: number;
   private readonly index = new Map<number, number>();
@@ -341,7 +451,8 @@ class FileCowLog implements CowLog {
     while (at + COW_RECORD <= size) {
       readSync(this.fd, rec, 0, COW_RECORD, at);
       const block = Number(rec.readBigUInt64BE(0));
-      if (rec.readUInt32BE(8) !== crc32(rec.subarray(COW_HEADER))) break;
+      const format = rec.readUInt32BE(12);
+      if (format > 1 || rec.readUInt32BE(8) !== recordCrc(rec, format)) break;
       if (!this.index.has(block)) this.index.set(block, at);
       at += COW_RECORD;
     }
@@ -366,11 +477,11 @@ class FileCowLog implements CowLog {
   append(block: number, data: Uint8Array): void {
     if (this.index.has(block)) return;
     if (data.length !== BLOCK_SIZE) throw new SnapdiskError('InternalError', 'cow records hold whole blocks');
-    const rec = Buffer.allocUnsafe(COW_RECORD);
+    const rec = cowScratch; // appends are synchronous: one record buffer serves every log
     rec.writeBigUInt64BE(BigInt(block), 0);
-    rec.writeUInt32BE(crc32(data), 8);
-    rec.writeUInt32BE(0, 12);
+    rec.writeUInt32BE(1, 12);
     rec.set(data, COW_HEADER);
+    rec.writeUInt32BE(recordCrc(rec, 1), 8);
     let done = 0;
     while (done < COW_RECORD) done += writeSync(this.fd, rec, done, COW_RECORD - done, this.end + done);
     this.index.set(block, this.end);
