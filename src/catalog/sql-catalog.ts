@@ -660,6 +660,11 @@ export class SqlCatalog implements Catalog {
     await this.db.run('UPDATE packs SET zones = ? WHERE region = ? AND key = ?', [zones.join(','), region, packKey]);
   }
 
+  async packSize(region: string, packKey: string): Promise<number | null> {
+    const r = await this.db.get<{ size_bytes: number }>('SELECT size_bytes FROM packs WHERE region = ? AND key = ?', [region, packKey]);
+    return r ? Number(r.size_bytes) : null;
+  }
+
   async packBytes(region: string): Promise<number> {
     const r = await this.db.get<{ n: number | null }>('SELECT SUM(size_bytes) AS n FROM packs WHERE region = ?', [region]);
     return Number(r?.n ?? 0);

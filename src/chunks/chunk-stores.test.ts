@@ -4,10 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteCatalog } from '../catalog/sqlite/sqlite-catalog.js';
+import { SnapdiskError } from '../core/errors.js';
+import type { BlobInfo, BlobStore } from '../core/ports.js';
 import { FsBlobStore } from './fs/fs-blob-store.js';
+import { HashThreads, sharedMemoryPool } from './hash-threads.js';
 import { MemoryBlobStore } from './memory/memory-blob-store.js';
 import { MemoryChunkIndex } from './memory/memory-chunk-index.js';
 import { PackedChunkStore, parsePackTrailer } from './packed-chunk-store.js';
+import type { Zone } from './packed-chunk-store.js';
 import { describeBlobStore } from './testing/blob-store-suite.js';
 import { describeChunkStore } from './testing/chunk-store-suite.js';
 
@@ -101,6 +105,263 @@ describe('PackedChunkStore specifics', () => {
     const entries = parsePackTrailer(pack);
     expect(entries.map((e) => e.rawLength)).toEqual([65536, 65536]);
     expect(entries.map((e) => e.hash.toString('hex'))).toEqual(blocks.map((b) => require256(b).toString('hex')));
+  });
+});
+
+/** A zone that can be switched off: every call fails Unavailable (as after the retries). */
+class FlakyBlobStore implements BlobStore {
+  down = false;
+  calls = { put: 0, read: 0 };
+  constructor(readonly inner: BlobStore) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  private check(): void {
+    if (this.down) throw new SnapdiskError('Unavailable', `zone ${this.name} is down`);
+  }
+  async put(key: string, data: Uint8Array): Promise<void> {
+    this.calls.put++;
+    this.check();
+    await this.inner.put(key, data);
+  }
+  async read(key: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    this.calls.read++;
+    this.check();
+    return this.inner.read(key, offset, length, into);
+  }
+  async stat(key: string): Promise<BlobInfo | null> {
+    this.check();
+    return this.inner.stat(key);
+  }
+  async delete(key: string): Promise<void> {
+    this.check();
+    await this.inner.delete(key);
+  }
+  list(prefix: string): AsyncIterable<BlobInfo> {
+    return this.inner.list(prefix);
+  }
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+}
+
+function randomBlock(seed: number, size = 65536): Buffer {
+  const b = Buffer.alloc(size);
+  let x = seed;
+  for (let i = 0; i < size; i += 4) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b;
+}
+
+async function onlyPack(store: BlobStore): Promise<string> {
+  const keys: string[] = [];
+  for await (const i of store.list('packs/')) keys.push(i.key);
+  if (keys.length !== 1) throw new Error(`expected one pack in ${store.name}, found ${keys.length}`);
+  return keys[0] ?? '';
+}
+
+async function whole(store: BlobStore, key: string): Promise<Buffer | null> {
+  const info = await store.stat(key);
+  return info ? store.read(key, 0, info.size) : null;
+}
+
+describe('PackedChunkStore zones: health, quorum, failover, repair', () => {
+  const memoryRegion = (
+    n: number,
+    opts: { now?: () => number } = {},
+  ): { flaky: FlakyBlobStore[]; mem: MemoryBlobStore[]; index: MemoryChunkIndex; store: PackedChunkStore } => {
+    const mem = Array.from({ length: n }, (_, i) => new MemoryBlobStore(`z${i + 1}`));
+    const flaky = mem.map((m) => new FlakyBlobStore(m));
+    const index = new MemoryChunkIndex();
+    const zones: Zone[] = flaky.map((f) => ({ name: f.name, store: f }));
+    const store = new PackedChunkStore({ region: 'r', zones, index, ...(opts.now ? { now: opts.now } : {}) });
+    return { flaky, mem, index, store };
+  };
+
+  it('a ZRS write with one zone of three down is acknowledged by the other two and recorded for repair', async () => {
+    let now = 1_000_000;
+    const { flaky, mem, index, store } = memoryRegion(3, { now: () => now });
+    const z3 = flaky[2];
+    if (!z3) throw new Error('zones');
+    z3.down = true;
+    const data = randomBlock(1);
+    const [s] = await store.put([data]);
+    expect(s?.deduplicated).toBe(false);
+    const key = await onlyPack(mem[0] ?? new MemoryBlobStore());
+    expect(await mem[1]?.stat(key)).not.toBeNull();
+    expect(await mem[2]?.stat(key)).toBeNull();
+    expect(await index.packZones('r', key)).toEqual(['z1', 'z2', '?z3']);
+    expect(store.stats.degradedWrites).toBe(1);
+    expect(store.unhealthyZones).toEqual(['z3']);
+    // the unhealthy zone is left alone by the next write
+    const putsBefore = z3.calls.put;
+    await store.put([randomBlock(2)]);
+    expect(z3.calls.put).toBe(putsBefore);
+    store.clearCache();
+    const loc = [...(await index.lookupChunks('r', [require256(data)])).values()][0];
+    if (!loc) throw new Error('not indexed');
+    expect((await store.read(loc)).equals(data)).toBe(true);
+    // the zone is back: the scrub copies what it missed, and the record is whole again
+    z3.down = false;
+    now += 60_000;
+    const r = await store.scrubPack(key, await index.chunksOfPack('r', key));
+    expect(r).toEqual({ repairedZones: ['z3'], lost: [] });
+    expect((await whole(mem[2] ?? new MemoryBlobStore(), key))?.equals((await whole(mem[0] ?? new MemoryBlobStore(), key)) ?? Buffer.alloc(0))).toBe(true);
+    expect(await index.packZones('r', key)).toEqual(['z1', 'z2', 'z3']);
+    expect(store.unhealthyZones).toEqual([]);
+  });
+
+  it('a ZRS write that reaches fewer than a majority of zones fails Unavailable and indexes nothing', async () => {
+    const { flaky, index, store } = memoryRegion(3);
+    for (const f of flaky.slice(1)) f.down = true;
+    const data = randomBlock(3);
+    await expect(store.put([data])).rejects.toSatisfy((e) => e instanceof SnapdiskError && e.code === 'Unavailable' && /1 zone\(s\), 2 needed/.test(e.message));
+    expect((await index.lookupChunks('r', [require256(data)])).size).toBe(0);
+    // unhealthy zones are tried again when the healthy ones are not enough
+    for (const f of flaky) f.down = false;
+    const puts = flaky.map((f) => f.calls.put);
+    await store.put([data]);
+    expect(flaky.map((f, i) => f.calls.put - (puts[i] ?? 0))).toEqual([1, 1, 1]);
+  });
+
+  it('an LRS write goes to another zone when its zone is down', async () => {
+    const { flaky, mem, index, store } = memoryRegion(2);
+    const z1 = flaky[0];
+    if (!z1) throw new Error('zones');
+    z1.down = true;
+    const data = randomBlock(4);
+    await store.put([data], 'local');
+    const key = await onlyPack(mem[1] ?? new MemoryBlobStore());
+    expect(await index.packZones('r', key)).toEqual(['z2']);
+    expect(store.stats.degradedWrites).toBe(0);
+  });
+
+  it('reads fail over on any zone error, also for runs, and bytes stay exact', async () => {
+    const { flaky, index, store } = memoryRegion(3);
+    const blocks = Array.from({ length: 24 }, (_, i) => randomBlock(100 + i));
+    await store.put(blocks);
+    store.clearCache();
+    const z1 = flaky[0];
+    if (!z1) throw new Error('zones');
+    z1.down = true;
+    const locs = [...(await index.lookupChunks('r', blocks.map((b) => require256(b)))).values()].sort((a, b) => a.offset - b.offset);
+    const got = await store.readMany(locs);
+    expect(got.every((g, i) => g.equals(blocks[i] ?? Buffer.alloc(0)))).toBe(true);
+    expect(store.unhealthyZones).toEqual(['z1']);
+    store.clearCache();
+    const one = locs[3];
+    if (!one) throw new Error('missing');
+    const readsBefore = z1.calls.read;
+    expect((await store.read(one)).equals(blocks[3] ?? Buffer.alloc(0))).toBe(true);
+    expect(z1.calls.read).toBe(readsBefore); // read last: a healthy zone served it first
+  });
+
+  it('when every zone holding a chunk is unreachable the read is Unavailable, not IntegrityError', async () => {
+    const { flaky, index, store } = memoryRegion(2);
+    const data = randomBlock(5);
+    await store.put([data]);
+    store.clearCache();
+    for (const f of flaky) f.down = true;
+    const loc = [...(await index.lookupChunks('r', [require256(data)])).values()][0];
+    if (!loc) throw new Error('not indexed');
+    await expect(store.read(loc)).rejects.toSatisfy((e) => e instanceof SnapdiskError && e.code === 'Unavailable');
+  });
+
+  it('a read that finds a damaged copy queues its repair: the copy is rewritten in the background', async () => {
+    const { mem, index, store } = memoryRegion(3);
+    const blocks = Array.from({ length: 16 }, (_, i) => randomBlock(200 + i));
+    await store.put(blocks);
+    const z1 = mem[0];
+    const z2 = mem[1];
+    if (!z1 || !z2) throw new Error('zones');
+    const key = await onlyPack(z1);
+    const ref = await whole(z2, key);
+    const locs = [...(await index.lookupChunks('r', blocks.map((b) => require256(b)))).values()].sort((a, b) => a.offset - b.offset);
+    z1.corrupt(key, (locs[5]?.offset ?? 0) + 17);
+    store.clearCache();
+    const got = await store.readMany(locs);
+    expect(got.every((g, i) => g.equals(blocks[i] ?? Buffer.alloc(0)))).toBe(true);
+    expect(store.stats.repairsQueued).toBeGreaterThan(0);
+    await store.repairsSettled();
+    expect((await whole(z1, key))?.equals(ref ?? Buffer.alloc(0))).toBe(true);
+    expect(await index.packZones('r', key)).toEqual(['z1', 'z2', 'z3']);
+    expect(store.stats.zonesRepaired).toBe(1);
+  });
+
+  it('fs zones: a zone directory replaced by a file fails writes there; a copy with bytes appended is repaired from the index size', async () => {
+    const dir = tmp();
+    const catalog = await openSqliteCatalog(join(dir, 'catalog.db'), { durable: false });
+    try {
+      let now = 5_000_000;
+      const roots = ['1', '2', '3'].map((z) => join(dir, z));
+      const fsZones = await Promise.all(roots.map(async (root, i) => ({ name: `zone-${i + 1}`, store: await new FsBlobStore(root).init() })));
+      const store = new PackedChunkStore({ region: 'eastus', zones: fsZones, index: catalog, now: () => now });
+      const first = randomBlock(300);
+      await store.put([first]);
+      const key = await onlyPack(fsZones[0]?.store ?? new MemoryBlobStore());
+      // zone 3 disappears: its directory becomes a file, so nothing can be written there
+      const z3 = roots[2] ?? '';
+      rmSync(z3, { recursive: true, force: true });
+      await fsp.writeFile(z3, 'not a directory');
+      const second = randomBlock(301);
+      const [s] = await store.put([second]);
+      expect(s?.deduplicated).toBe(false);
+      expect(store.unhealthyZones).toEqual(['zone-3']);
+      expect(store.stats.degradedWrites).toBe(1);
+      await fsp.rm(z3);
+      await fsp.mkdir(z3);
+      now += 60_000;
+      // a copy of the first pack in zone 1 gets bytes appended: the trailer is no longer at its end
+      const p1 = join(roots[0] ?? '', ...key.split('/'));
+      await fsp.chmod(p1, 0o644);
+      await fsp.appendFile(p1, Buffer.alloc(100, 0xaa));
+      const r = await store.scrubPack(key, await catalog.chunksOfPack('eastus', key));
+      expect(r.lost).toEqual([]);
+      expect(r.repairedZones.sort()).toEqual(['zone-1', 'zone-3']);
+      const ref = await fsp.readFile(join(roots[1] ?? '', ...key.split('/')));
+      expect(ref.length).toBe(await catalog.packSize('eastus', key));
+      expect((await fsp.readFile(p1)).equals(ref)).toBe(true);
+      expect((await fsp.readFile(join(z3, ...key.split('/')))).equals(ref)).toBe(true);
+      await store.close();
+    } finally {
+      await catalog.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('HashThreads', () => {
+  it('verifies parts of shared memory on a worker and reports each mismatch', async () => {
+    const threads = new HashThreads(1);
+    try {
+      const buf = sharedMemoryPool.acquire(16 * 65536).subarray(0, 16 * 65536);
+      const parts = Array.from({ length: 16 }, (_, i) => {
+        randomBlock(400 + i).copy(buf, i * 65536);
+        return { at: i * 65536, length: 65536, hash: require256(buf.subarray(i * 65536, (i + 1) * 65536)) };
+      });
+      buf[7 * 65536 + 3] = (buf[7 * 65536 + 3] ?? 0) ^ 1;
+      const ok = await threads.verify(buf, parts);
+      expect(ok).toEqual(parts.map((_, i) => i !== 7));
+      expect(threads.stats.offloaded).toBe(1);
+      // ordinary memory and small jobs are verified inline, with the same answer
+      const plain = Buffer.from(buf);
+      expect(await threads.verify(plain, parts)).toEqual(ok);
+      expect(await threads.verify(buf, parts.slice(0, 2))).toEqual([true, true]);
+      expect(threads.stats.inline).toBe(2);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('a job in flight when the workers stop is verified inline, never skipped', async () => {
+    const threads = new HashThreads(1);
+    const buf = sharedMemoryPool.acquire(32 * 65536).subarray(0, 32 * 65536);
+    const parts = Array.from({ length: 32 }, (_, i) => ({ at: i * 65536, length: 65536, hash: Buffer.alloc(32) }));
+    const pending = threads.verify(buf, parts);
+    await threads.close();
+    expect(await pending).toEqual(parts.map(() => false));
   });
 });
 

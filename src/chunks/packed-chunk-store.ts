@@ -1,22 +1,37 @@
 /**
  * @module chunks/packed-chunk-store
  * The ChunkStore of one region: content-addressed blocks packed into immutable pack objects,
- * written to every zone of the region, indexed in the catalog.
+ * written to the zones of the region, indexed in the catalog.
  *
  *   put(blocks) ─ sha256 each ─ lookup index ─ new ones ─ encode (deflate if it pays)
  *                                                   └─ one pack: [chunk bytes...][trailer]
- *                                                        └─ BlobStore.put in every zone (durable)
+ *                                                        └─ BlobStore.put in the healthy zones (durable)
  *                                                             └─ index.addPack (one transaction)
  *
  * Design notes:
  * - Visibility: a chunk is usable only once its row is in the index, and the row is written only
- *   after the pack is durable in every zone. A crash in between leaves an unindexed pack that GC
- *   removes after its grace period.
+ *   after the pack is durable in enough zones (below). A crash in between leaves an unindexed
+ *   pack that GC removes after its grace period.
+ * - Zones and health: a zone whose call failed is unhealthy for `zoneRecoveryMs` (30 s); it is
+ *   not written to and is read last meanwhile, then tried again. A zone-redundant pack is
+ *   acknowledged once every healthy zone holds it and at least a majority of the region's zones
+ *   do (2 of 3: one zone may be down; a two-zone region needs both), else the write fails
+ *   `Unavailable`. A locally-redundant pack needs one zone (the next healthy one in turn). The
+ *   pack's record lists the zones holding it and, prefixed with `?`, the zones that should and
+ *   do not (missed the write, or a read found the copy missing or damaged): `scrubPack` (verify,
+ *   the background scrub) rewrites those, and a read that had to fail over queues that repair
+ *   at once in the background.
  * - The pack trailer repeats the index (hash, offset, lengths, codec per chunk) so that the index
  *   can be rebuilt from the objects alone (`verify` uses it).
- * - Reads are verified: decompress, SHA-256, compare with the indexed hash. A mismatch or a missing
- *   object in one zone falls over to the next zone; when no zone has good bytes the read fails
- *   with IntegrityError naming the chunk. Verified chunks are kept in a small LRU cache.
+ * - Reads are verified: decompress, SHA-256, compare with the indexed hash (invariant 5). Any
+ *   failure of one zone (missing object, damage, a zone that keeps failing) falls over to the
+ *   next zone; when no zone has good bytes the read fails with IntegrityError naming the chunk, or
+ *   Unavailable when a zone that might hold them could not be reached. Verified chunks are kept
+ *   in a small LRU cache (bounded by bytes).
+ * - Throughput: adjacent chunks of one pack are read with one request, into the caller's buffers
+ *   when they are raw and back to back there, else into a pooled buffer; runs in shared memory
+ *   are hashed on a worker thread (`hash-threads`), so the event loop writes heads and answers
+ *   requests meanwhile.
  * - Compression: the byte entropy of a 4 KiB sample decides first (above 7.2 bits per byte the
  *   block is random-looking and stored raw: a histogram costs microseconds, a deflate call
  *   tens); otherwise deflate level 1, kept only when it saves more than 1/8.
@@ -29,12 +44,16 @@ import type { ChunkLocation } from '../core/model.js';
 import type { BlobInfo, BlobStore, ChunkIndex, ChunkStore, NewChunk, Redundancy, StoredChunk } from '../core/ports.js';
 import { PACK_PREFIX, packKey } from './layout.js';
 import { sharedPool } from '../core/buffer-pool.js';
+import { OFFLOAD_MIN_BYTES, hashThreads, sharedMemoryPool } from './hash-threads.js';
+import type { HashPart, HashThreads } from './hash-threads.js';
 
 export const CODEC_RAW = 0;
 export const CODEC_DEFLATE = 1;
 
 const TRAILER_MAGIC = Buffer.from('SDPACK01', 'ascii');
 const TRAILER_ENTRY = 32 + 8 + 4 + 4 + 1;
+/** Prefix of a zone in a pack's record that should hold a copy and does not (repair pending). */
+const MISSING = '?';
 
 export interface Zone {
   name: string;
@@ -47,6 +66,11 @@ export interface PackedChunkStoreOptions {
   index: ChunkIndex;
   compression?: 'auto' | 'none';
   cacheBytes?: number;
+  /** How long a zone that failed is left out of writes and read last (default 30 s). */
+  zoneRecoveryMs?: number;
+  /** Threads that verify runs (default: the process's). */
+  hashThreads?: HashThreads;
+  now?: () => number;
 }
 
 export interface ChunkStoreStats {
@@ -57,6 +81,17 @@ export interface ChunkStoreStats {
   reads: number;
   cacheHits: number;
   failovers: number;
+  /** Packs acknowledged while a zone that should hold them did not (repair recorded). */
+  degradedWrites: number;
+  repairsQueued: number;
+  /** Zone copies rewritten by scrubs (queued repairs and verify). */
+  zonesRepaired: number;
+}
+
+/** Zones of one pack: those holding a copy, and those that should but do not (yet). */
+interface PackZones {
+  have: string[];
+  missing: string[];
 }
 
 export function sha256(data: Uint8Array): Buffer {
@@ -73,11 +108,25 @@ export class PackedChunkStore implements ChunkStore {
     reads: 0,
     cacheHits: 0,
     failovers: 0,
+    degradedWrites: 0,
+    repairsQueued: 0,
+    zonesRepaired: 0,
   };
   private readonly zones: Zone[];
   private readonly index: ChunkIndex;
   private readonly compression: 'auto' | 'none';
   private readonly cache: LruCache;
+  private readonly hashes: HashThreads;
+  private readonly recoveryMs: number;
+  private readonly now: () => number;
+  /** zone name → time of its last failure (absent: healthy). */
+  private readonly failedAt = new Map<string, number>();
+  /** Packs with a missing or damaged zone copy, waiting for the background repair. */
+  private readonly repairQueue = new Set<string>();
+  private repairing: Promise<void> | null = null;
+  /** Writes of the records of packs queued for repair, in order. */
+  private marking: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(options: PackedChunkStoreOptions) {
     if (options.zones.length === 0) throw new Error(`region ${options.region} has no zone to store chunks in`);
@@ -86,10 +135,18 @@ export class PackedChunkStore implements ChunkStore {
     this.index = options.index;
     this.compression = options.compression ?? 'auto';
     this.cache = new LruCache(options.cacheBytes ?? 64 * 1024 * 1024);
+    this.hashes = options.hashThreads ?? hashThreads;
+    this.recoveryMs = options.zoneRecoveryMs ?? 30_000;
+    this.now = options.now ?? Date.now;
   }
 
   get zoneNames(): string[] {
     return this.zones.map((z) => z.name);
+  }
+
+  /** Zones that failed within the recovery period (writes skip them, reads try them last). */
+  get unhealthyZones(): string[] {
+    return this.zones.filter((z) => !this.healthy(z)).map((z) => z.name);
   }
 
   async put(blocks: ReadonlyArray<Uint8Array>, redundancy: Redundancy = 'zone'): Promise<StoredChunk[]> {
@@ -103,7 +160,7 @@ export class PackedChunkStore implements ChunkStore {
       if (!known.has(hex) && !fresh.has(hex) && data) fresh.set(hex, { hash: h, data });
     });
     let written = new Map<string, ChunkLocation>();
-    if (fresh.size > 0) written = await this.writePack([...fresh.values()], this.placement(redundancy));
+    if (fresh.size > 0) written = await this.writePack([...fresh.values()], redundancy);
     const freshKeys = new Set(fresh.keys());
     const out: StoredChunk[] = [];
     const seen = new Set<string>();
@@ -128,36 +185,46 @@ export class PackedChunkStore implements ChunkStore {
       return cached;
     }
     const problems: string[] = [];
+    const badCopies: Zone[] = [];
+    let unreachable: unknown = null;
+    const { have } = await this.zonesOf(chunk.pack);
     for (const zone of await this.readOrder(chunk.pack)) {
+      let problem: string;
       try {
         const stored = await zone.store.read(chunk.pack, chunk.offset, chunk.storedLength);
         const data = decode(stored, chunk.codec, chunk.rawLength);
-        if (data.length !== chunk.rawLength || !sha256(data).equals(chunk.hash)) {
-          problems.push(`zone ${zone.name}: content does not match its SHA-256`);
-          this.stats.failovers++;
-          continue;
+        if (data.length === chunk.rawLength && sha256(data).equals(chunk.hash)) {
+          this.zoneOk(zone);
+          this.cache.set(chunk.id, data);
+          if (badCopies.length > 0) this.queueRepair(chunk.pack, badCopies);
+          return data;
         }
-        this.cache.set(chunk.id, data);
-        return data;
+        problem = 'content does not match its SHA-256';
+        if (have.includes(zone.name)) badCopies.push(zone);
       } catch (err) {
-        if (err instanceof SnapdiskError && (err.code === 'ChunkNotFound' || err.code === 'IntegrityError')) {
-          problems.push(`zone ${zone.name}: ${err.message}`);
-          this.stats.failovers++;
-          continue;
+        if (isCopyError(err)) {
+          problem = isDecodeError(err) ? 'stored bytes do not decompress' : errorText(err);
+          if (have.includes(zone.name)) badCopies.push(zone);
+        } else {
+          // the zone itself failed (after the blob store's retries): try the others meanwhile
+          this.zoneFailed(zone);
+          problem = errorText(err);
+          unreachable ??= err;
         }
-        if (isDecodeError(err)) {
-          problems.push(`zone ${zone.name}: stored bytes do not decompress`);
-          this.stats.failovers++;
-          continue;
-        }
-        throw err;
       }
+      problems.push(`zone ${zone.name}: ${problem}`);
+      this.stats.failovers++;
     }
-    throw new SnapdiskError(
-      'IntegrityError',
-      `chunk ${chunk.hash.toString('hex')} (pack ${chunk.pack}) of region ${this.region} cannot be read intact: ${problems.join('; ')}`,
-      { hint: 'Run `snapdisk verify` to find the snapshots affected; restore them from another copy.' },
-    );
+    const what = `chunk ${chunk.hash.toString('hex')} (pack ${chunk.pack}) of region ${this.region}`;
+    if (unreachable !== null) {
+      throw new SnapdiskError('Unavailable', `${what} cannot be read now: ${problems.join('; ')}`, {
+        hint: 'A zone holding it is failing; retry once it is back.',
+        cause: unreachable,
+      });
+    }
+    throw new SnapdiskError('IntegrityError', `${what} cannot be read intact: ${problems.join('; ')}`, {
+      hint: 'Run `snapdisk verify` to find the snapshots affected; restore them from another copy.',
+    });
   }
 
   async readMany(chunks: ReadonlyArray<ChunkLocation>): Promise<Buffer[]> {
@@ -198,62 +265,92 @@ export class PackedChunkStore implements ChunkStore {
         runBytes = c?.storedLength ?? 0;
       }
     }
-    await Promise.all(runs.map((run) => this.readRunInto(run.map((i) => chunks[i]), run.map((i) => targets[i]))));
+    await Promise.all(
+      runs.map((run) =>
+        this.readRunInto(
+          run.map((i) => chunks[i]).filter((c): c is ChunkLocation => c !== undefined),
+          run.map((i) => targets[i]).filter((t): t is Buffer => t !== undefined),
+        ),
+      ),
+    );
   }
 
-  /** One request for adjacent chunks into a pooled buffer; any problem falls back to single reads. */
-  private async readRunInto(run: Array<ChunkLocation | undefined>, targets: Array<Buffer | undefined>): Promise<void> {
+  /**
+   * One request for adjacent chunks of a pack, verified (on a worker when the bytes are in shared
+   * memory and the run is large); any chunk not intact is read again alone, with zone failover.
+   */
+  private async readRunInto(run: ChunkLocation[], targets: Buffer[]): Promise<void> {
     const first = run[0];
     const last = run[run.length - 1];
-    if (!first || !last) return;
+    if (!first || !last || run.length !== targets.length) return;
     const length = last.offset + last.storedLength - first.offset;
     const zone = (await this.readOrder(first.pack))[0];
+    // raw chunks stored back to back that land back to back in the targets are read in place,
+    // unless the targets are ordinary memory and the run is worth hashing on a worker: then a
+    // shared scratch buffer and one copy cost the event loop less than the hashes would
     const direct = contiguousRawTargets(run, targets, length);
-    if (direct && zone) {
-      // raw chunks stored back to back land in targets back to back: read once, in place
-      let ok = true;
-      try {
-        await zone.store.read(first.pack, first.offset, length, direct);
-      } catch {
-        ok = false;
-      }
-      for (let k = 0; k < run.length; k++) {
-        const c = run[k];
-        const target = targets[k];
-        if (!c || !target) continue;
-        this.stats.reads++;
-        if (ok && sha256(target.subarray(0, c.rawLength)).equals(c.hash)) continue;
-        this.stats.reads--;
-        (await this.read(c)).copy(target); // verified read with zone failover
-      }
-      return;
-    }
-    const scratch = sharedPool.acquire(length);
+    const inPlace = direct !== null && (direct.buffer instanceof SharedArrayBuffer || length < OFFLOAD_MIN_BYTES) ? direct : null;
+    const scratch = inPlace ? null : sharedMemoryPool.acquire(length);
+    const into = inPlace ?? (scratch as Buffer).subarray(0, length);
     try {
-      let bytes: Buffer | null = null;
-      try {
-        bytes = zone ? await zone.store.read(first.pack, first.offset, length, scratch) : null;
-      } catch {
-        bytes = null;
-      }
-      for (let k = 0; k < run.length; k++) {
-        const c = run[k];
-        const target = targets[k];
-        if (!c || !target) continue;
-        this.stats.reads++;
-        const at = c.offset - first.offset;
-        const data = bytes ? verifiedView(bytes.subarray(at, at + c.storedLength), c) : null;
-        if (data) {
-          data.copy(target, 0, 0, Math.min(target.length, data.length));
-        } else {
-          this.stats.reads--;
-          const good = await this.read(c); // verified read with zone failover
-          good.copy(target, 0, 0, Math.min(target.length, good.length));
+      let views: Array<Buffer | null> = run.map(() => null);
+      let answered = false;
+      if (zone) {
+        try {
+          const got = await zone.store.read(first.pack, first.offset, length, into);
+          if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) got.copy(into);
+          answered = true;
+          views = await this.verifyRun(into, run, first.offset);
+        } catch (err) {
+          if (!isCopyError(err)) this.zoneFailed(zone);
         }
       }
+      let damaged = false;
+      for (let k = 0; k < run.length; k++) {
+        const c = run[k];
+        const target = targets[k];
+        const data = views[k];
+        if (!c || !target) continue;
+        if (data) {
+          this.stats.reads++;
+          if (!inPlace) data.copy(target, 0, 0, Math.min(target.length, data.length));
+          continue;
+        }
+        damaged ||= answered;
+        const good = await this.read(c); // verified read with zone failover
+        good.copy(target, 0, 0, Math.min(target.length, good.length));
+      }
+      if (damaged && zone) this.queueRepair(first.pack, [zone]);
     } finally {
-      sharedPool.release(scratch);
+      if (scratch) sharedMemoryPool.release(scratch);
     }
+  }
+
+  /**
+   * Decoded, verified bytes of each chunk of a run read into `bytes` (from pack offset `base`):
+   * a view for raw chunks, the inflated bytes for deflated ones; null when not intact.
+   */
+  private async verifyRun(bytes: Buffer, run: ChunkLocation[], base: number): Promise<Array<Buffer | null>> {
+    const out = new Array<Buffer | null>(run.length).fill(null);
+    const raw: HashPart[] = [];
+    const rawIndex: number[] = [];
+    run.forEach((c, k) => {
+      const at = c.offset - base;
+      if (c.codec !== CODEC_RAW) out[k] = verifiedView(bytes.subarray(at, at + c.storedLength), c);
+      else if (c.storedLength === c.rawLength) {
+        raw.push({ at, length: c.storedLength, hash: c.hash });
+        rawIndex.push(k);
+      }
+    });
+    if (raw.length > 0) {
+      const ok = await this.hashes.verify(bytes, raw);
+      ok.forEach((v, j) => {
+        const k = rawIndex[j];
+        const part = raw[j];
+        if (v && k !== undefined && part) out[k] = bytes.subarray(part.at, part.at + part.length);
+      });
+    }
+    return out;
   }
 
   async storedBytes(): Promise<number> {
@@ -261,8 +358,10 @@ export class PackedChunkStore implements ChunkStore {
   }
 
   async deletePack(key: string): Promise<void> {
-    await Promise.all(this.zones.map((z) => z.store.delete(key)));
+    const results = await Promise.allSettled(this.zones.map((z) => z.store.delete(key)));
     this.packZones.delete(key);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async *listPacks(): AsyncIterable<BlobInfo> {
@@ -276,49 +375,78 @@ export class PackedChunkStore implements ChunkStore {
     }
   }
 
+  /**
+   * Checks the copies of a pack in every zone that should hold one (those holding it and those
+   * recorded as missing) against the indexed chunks, and rewrites damaged, short, long or missing
+   * copies from intact bytes. The size is the one recorded in the index, so a copy with bytes
+   * appended is repaired too.
+   */
   async scrubPack(key: string, chunks: ReadonlyArray<ChunkLocation>): Promise<{ repairedZones: string[]; lost: ChunkLocation[] }> {
-    const copies: Array<{ zone: Zone; bytes: Buffer | null }> = [];
-    const holders = await this.zonesOf(key);
-    for (const zone of this.zones.filter((z) => holders.includes(z.name))) {
-      const info = await zone.store.stat(key);
-      const bytes = info ? await zone.store.read(key, 0, info.size).catch(() => null) : null;
-      copies.push({ zone, bytes });
+    const record = await this.zonesOf(key, true);
+    const wanted = this.zones.filter((z) => record.have.includes(z.name) || record.missing.includes(z.name));
+    const indexedSize = await this.index.packSize(this.region, key);
+    const copies: ZoneCopy[] = [];
+    for (const zone of wanted) {
+      try {
+        const info = await zone.store.stat(key);
+        const length = info ? (indexedSize === null ? info.size : Math.min(info.size, indexedSize)) : 0;
+        copies.push({ zone, bytes: info ? await zone.store.read(key, 0, length) : null, length: info?.size ?? -1, unreachable: false });
+      } catch (err) {
+        const unreachable = !isCopyError(err);
+        if (unreachable) this.zoneFailed(zone);
+        copies.push({ zone, bytes: null, length: -1, unreachable });
+      }
     }
-    const size = Math.max(0, ...copies.map((c) => c.bytes?.length ?? 0));
-    const good = Buffer.alloc(size);
+    const size = indexedSize ?? consistentSize(copies, chunks);
+    // start from a copy whose trailer lists the indexed chunks, then take every indexed chunk
+    // from a zone where it is intact
+    const donor = copies.find((c) => c.bytes !== null && c.bytes.length === size && trailerMatches(c.bytes, chunks));
+    const good = donor?.bytes ? Buffer.from(donor.bytes) : null;
     const lost: ChunkLocation[] = [];
-    const badZones = new Set<string>();
-    for (const c of copies) if (!c.bytes || c.bytes.length !== size) badZones.add(c.zone.name);
     for (const chunk of chunks) {
-      let found = false;
+      const from = copies.find((c) => c.bytes !== null && chunkIntact(c.bytes, chunk));
+      if (!from?.bytes) lost.push(chunk);
+      else if (good) from.bytes.copy(good, chunk.offset, chunk.offset, chunk.offset + chunk.storedLength);
+    }
+    const down = copies.filter((c) => c.unreachable).map((c) => c.zone.name);
+    if (lost.length > 0 && down.length > 0) {
+      throw new SnapdiskError('Unavailable', `pack ${key} of region ${this.region}: ${lost.length} chunk(s) are intact in no zone that answered (${down.join(', ')} failed)`, {
+        hint: 'Retry the check once the zone is back.',
+      });
+    }
+    const repaired: string[] = [];
+    if (lost.length === 0 && good) {
+      const have = new Set<string>();
       for (const c of copies) {
-        const ok = c.bytes !== null && chunkIntact(c.bytes, chunk);
-        if (!ok) badZones.add(c.zone.name);
-        if (ok && !found && c.bytes) {
-          c.bytes.copy(good, chunk.offset, chunk.offset, chunk.offset + chunk.storedLength);
-          found = true;
+        if (c.bytes && c.length === good.length && c.bytes.equals(good)) {
+          have.add(c.zone.name);
+          continue;
+        }
+        try {
+          await c.zone.store.delete(key);
+          await c.zone.store.put(key, good);
+          this.zoneOk(c.zone);
+          have.add(c.zone.name);
+          repaired.push(c.zone.name);
+          this.stats.zonesRepaired++;
+        } catch (err) {
+          if (!isCopyError(err)) this.zoneFailed(c.zone); // stays recorded as missing: the next scrub retries
         }
       }
-      if (!found) lost.push(chunk);
-    }
-    // the trailer (index copy) comes from any zone whose bytes are complete
-    const end = Math.max(0, ...chunks.map((c) => c.offset + c.storedLength));
-    const donor = copies.find((c) => c.bytes && c.bytes.length === size && trailerOk(c.bytes));
-    if (donor?.bytes) donor.bytes.copy(good, end, end, size);
-    const repaired: string[] = [];
-    if (lost.length === 0 && donor) {
-      for (const c of copies) {
-        if (!badZones.has(c.zone.name) && c.bytes && c.bytes.equals(good)) continue;
-        await c.zone.store.delete(key);
-        await c.zone.store.put(key, good);
-        repaired.push(c.zone.name);
-      }
+      const next: PackZones = {
+        have: wanted.filter((z) => have.has(z.name)).map((z) => z.name),
+        missing: wanted.filter((z) => !have.has(z.name)).map((z) => z.name),
+      };
+      if (!sameZones(next, record)) await this.recordZones(key, next);
     }
     this.cache.clear();
     return { repairedZones: repaired, lost };
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.repairQueue.clear();
+    await this.repairing;
     await Promise.all(this.zones.map((z) => z.store.close()));
     this.cache.clear();
   }
@@ -328,56 +456,195 @@ export class PackedChunkStore implements ChunkStore {
     this.cache.clear();
   }
 
-  /** The zones a new pack goes to: all of them, or one in turn for locally-redundant data. */
-  private placement(redundancy: Redundancy): Zone[] {
-    if (redundancy === 'zone' || this.zones.length === 1) return this.zones;
-    const zone = this.zones[this.nextZone++ % this.zones.length];
-    return zone ? [zone] : this.zones;
-  }
-
-  private nextZone = 0;
-  /** pack key → zones holding it (from the index; filled lazily). */
-  private readonly packZones = new Map<string, string[]>();
-
-  private async zonesOf(pack: string): Promise<string[]> {
-    let z = this.packZones.get(pack);
-    if (!z) {
-      z = await this.index.packZones(this.region, pack);
-      if (z.length === 0) z = this.zoneNames;
-      this.packZones.set(pack, z);
-    }
-    return z;
+  /** Resolves once the queued background repairs are done (tests). */
+  async repairsSettled(): Promise<void> {
+    while (this.repairing) await this.repairing;
   }
 
   replicate(packs: ReadonlyArray<string>): Promise<void> {
     return this.replicatePacks([...packs]);
   }
 
-  /** Copies packs that live in fewer zones than the region has to the missing zones. */
+  // -- zones ----------------------------------------------------------------------------------------
+
+  private healthy(zone: Zone): boolean {
+    const t = this.failedAt.get(zone.name);
+    return t === undefined || this.now() - t >= this.recoveryMs;
+  }
+
+  private zoneFailed(zone: Zone): void {
+    this.failedAt.set(zone.name, this.now());
+  }
+
+  private zoneOk(zone: Zone): void {
+    this.failedAt.delete(zone.name);
+  }
+
+  /** Copies needed before a pack is acknowledged: one, or a majority of the zones for ZRS. */
+  private quorum(redundancy: Redundancy): number {
+    return redundancy === 'zone' ? Math.floor(this.zones.length / 2) + 1 : 1;
+  }
+
+  private nextZone = 0;
+  /** pack key → its zones record (from the index; filled lazily). */
+  private readonly packZones = new Map<string, PackZones>();
+
+  private async zonesOf(pack: string, fresh = false): Promise<PackZones> {
+    let z = fresh ? undefined : this.packZones.get(pack);
+    if (!z) {
+      z = parseZones(await this.index.packZones(this.region, pack));
+      if (z.have.length === 0 && z.missing.length === 0) z = { have: this.zoneNames, missing: [] };
+      this.packZones.set(pack, z);
+    }
+    return z;
+  }
+
+  private async recordZones(pack: string, zones: PackZones): Promise<void> {
+    this.packZones.set(pack, zones);
+    await this.index.setPackZones(this.region, pack, formatZones(zones));
+  }
+
+  /** Zones to read a pack from: the healthy ones holding it first, zones without a copy last. */
+  private async readOrder(pack: string): Promise<Zone[]> {
+    const { have } = await this.zonesOf(pack);
+    const holders = this.zones.filter((z) => have.includes(z.name));
+    const others = this.zones.filter((z) => !have.includes(z.name));
+    const byHealth = (list: Zone[]): Zone[] => [...list.filter((z) => this.healthy(z)), ...list.filter((z) => !this.healthy(z))];
+    return [...byHealth(holders), ...byHealth(others)];
+  }
+
+  /**
+   * Writes one pack object to `zones` in parallel: the healthy ones, and the others too when the
+   * healthy ones are fewer than `quorum`. Returns the zones that hold it; fails when fewer than
+   * `quorum` do.
+   */
+  private async putInZones(key: string, data: Uint8Array, zones: Zone[], quorum: number, replace: ReadonlySet<string> = new Set()): Promise<Zone[]> {
+    const holders = new Set<Zone>();
+    const errors: Array<{ zone: Zone; err: unknown }> = [];
+    const attempt = async (list: Zone[]): Promise<void> => {
+      const results = await Promise.allSettled(
+        list.map(async (z) => {
+          if (replace.has(z.name)) await z.store.delete(key); // a damaged copy: put never overwrites
+          await z.store.put(key, data);
+        }),
+      );
+      results.forEach((r, i) => {
+        const z = list[i];
+        if (!z) return;
+        if (r.status === 'fulfilled') {
+          holders.add(z);
+          this.zoneOk(z);
+        } else {
+          errors.push({ zone: z, err: r.reason });
+          this.zoneFailed(z);
+        }
+      });
+    };
+    const resting = zones.filter((z) => !this.healthy(z));
+    await attempt(zones.filter((z) => this.healthy(z)));
+    if (holders.size < quorum && resting.length > 0) await attempt(resting);
+    if (holders.size < quorum) {
+      const first = errors[0];
+      if (holders.size === 0 && errors.length === 1 && first) throw first.err;
+      throw new SnapdiskError(
+        'Unavailable',
+        `pack ${key} of region ${this.region} is stored in ${holders.size} zone(s), ${quorum} needed: ${errors.map((e) => `zone ${e.zone.name}: ${errorText(e.err)}`).join('; ')}`,
+        { hint: 'A zone of the region is failing; retry once it is back.', ...(first ? { cause: first.err } : {}) },
+      );
+    }
+    return this.zones.filter((z) => holders.has(z));
+  }
+
+  /** Makes deduplicated packs as redundant as a zone-redundant write asks (see putInZones). */
   private async replicatePacks(packs: string[]): Promise<void> {
     if (this.zones.length === 1) return;
+    const quorum = this.quorum('zone');
     for (const pack of new Set(packs)) {
-      const have = await this.zonesOf(pack);
-      const missing = this.zones.filter((z) => !have.includes(z.name));
-      if (missing.length === 0) continue;
-      const donor = this.zones.find((z) => have.includes(z.name));
-      const info = donor ? await donor.store.stat(pack) : null;
-      if (!donor || !info) continue; // unreadable: verify reports it; the chunk is still indexed
-      const bytes = await donor.store.read(pack, 0, info.size);
-      await Promise.all(missing.map((z) => z.store.put(pack, bytes)));
-      const zones = this.zones.map((z) => z.name);
-      await this.index.setPackZones(this.region, pack, zones);
-      this.packZones.set(pack, zones);
+      const record = await this.zonesOf(pack);
+      const need = this.zones.filter((z) => !record.have.includes(z.name));
+      if (need.length === 0) continue;
+      if (record.have.length >= quorum && need.every((z) => !this.healthy(z))) {
+        await this.noteMissing(pack, record, need); // nothing reachable to copy to: the scrub does it later
+        continue;
+      }
+      const bytes = await this.readWholePack(pack, record.have);
+      if (!bytes) continue; // unreadable: verify reports it; the chunk is still indexed
+      const targets = record.have.length >= quorum ? need.filter((z) => this.healthy(z)) : need;
+      const added = await this.putInZones(pack, bytes, targets, quorum - record.have.length, new Set(record.missing));
+      const have = new Set([...record.have, ...added.map((z) => z.name)]);
+      await this.recordZones(pack, {
+        have: this.zoneNames.filter((n) => have.has(n)),
+        missing: this.zoneNames.filter((n) => !have.has(n)),
+      });
     }
   }
 
-  /** Zones to read a pack from: the ones holding it first. */
-  private async readOrder(pack: string): Promise<Zone[]> {
-    const have = await this.zonesOf(pack);
-    return [...this.zones.filter((z) => have.includes(z.name)), ...this.zones.filter((z) => !have.includes(z.name))];
+  private async noteMissing(pack: string, record: PackZones, zones: Zone[]): Promise<void> {
+    const missing = new Set([...record.missing, ...zones.map((z) => z.name)]);
+    if (missing.size === record.missing.length) return;
+    await this.recordZones(pack, { have: record.have, missing: this.zoneNames.filter((n) => missing.has(n)) });
   }
 
-  private async writePack(chunks: { hash: Buffer; data: Uint8Array }[], zones: Zone[] = this.zones): Promise<Map<string, ChunkLocation>> {
+  /** The whole pack object from the first holder that can serve it (null when none can). */
+  private async readWholePack(pack: string, holders: string[]): Promise<Buffer | null> {
+    const size = await this.index.packSize(this.region, pack);
+    for (const zone of (await this.readOrder(pack)).filter((z) => holders.includes(z.name))) {
+      try {
+        const info = size === null ? await zone.store.stat(pack) : null;
+        const length = size ?? info?.size;
+        if (length === undefined) continue;
+        return await zone.store.read(pack, 0, length);
+      } catch (err) {
+        if (!isCopyError(err)) this.zoneFailed(zone);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Records that `zones` hold a missing or damaged copy of `pack` (durably: a later scrub repairs
+   * it even after a restart) and repairs it in the background now.
+   */
+  private queueRepair(pack: string, zones: Zone[]): void {
+    if (this.closed) return;
+    this.stats.repairsQueued++;
+    const bad = new Set(zones.map((z) => z.name));
+    this.marking = this.marking
+      .then(async () => {
+        const record = await this.zonesOf(pack);
+        await this.recordZones(pack, {
+          have: record.have.filter((n) => !bad.has(n)),
+          missing: this.zoneNames.filter((n) => bad.has(n) || record.missing.includes(n)),
+        });
+      })
+      .catch(() => undefined); // the next read that fails over records it again
+    this.repairQueue.add(pack);
+    this.startRepairs();
+  }
+
+  private startRepairs(): void {
+    if (this.repairing || this.closed) return;
+    this.repairing = this.drainRepairs().finally(() => {
+      this.repairing = null;
+      if (this.repairQueue.size > 0) this.startRepairs(); // queued after the loop had ended
+    });
+  }
+
+  private async drainRepairs(): Promise<void> {
+    for (const pack of this.repairQueue) {
+      await this.marking;
+      this.repairQueue.delete(pack);
+      if (this.closed) return;
+      try {
+        const chunks = await this.index.chunksOfPack(this.region, pack);
+        if (chunks.length > 0) await this.scrubPack(pack, chunks);
+      } catch {
+        // still recorded as missing in the pack's zones: verify and the scrub retry it
+      }
+    }
+  }
+
+  private async writePack(chunks: { hash: Buffer; data: Uint8Array }[], redundancy: Redundancy): Promise<Map<string, ChunkLocation>> {
     const parts: Uint8Array[] = [];
     const entries: NewChunk[] = [];
     let offset = 0;
@@ -397,15 +664,43 @@ export class PackedChunkStore implements ChunkStore {
       at += p.length;
     }
     const key = packKey(randomBytes(16).toString('hex'));
+    let holders: Zone[];
+    let settled = false;
     try {
-      await Promise.all(zones.map((z) => z.store.put(key, pack)));
+      holders = redundancy === 'zone' || this.zones.length === 1 ? await this.putInZones(key, pack, this.zones, this.quorum('zone')) : await this.putLocal(key, pack);
+      settled = true;
     } finally {
-      sharedPool.release(pooled);
+      // a failed put may still be running (a timed-out request): its buffer is not reused then
+      if (settled) sharedPool.release(pooled);
     }
+    const record: PackZones =
+      redundancy === 'zone' || this.zones.length === 1
+        ? { have: holders.map((z) => z.name), missing: this.zones.filter((z) => !holders.includes(z)).map((z) => z.name) }
+        : { have: holders.map((z) => z.name), missing: [] };
+    if (record.missing.length > 0) this.stats.degradedWrites++;
     this.stats.packsWritten++;
     this.stats.bytesWritten += pack.length;
-    this.packZones.set(key, zones.map((z) => z.name));
-    return this.index.addPack(this.region, { key, sizeBytes: pack.length, zones: zones.map((z) => z.name) }, entries);
+    this.packZones.set(key, record);
+    return this.index.addPack(this.region, { key, sizeBytes: size, zones: formatZones(record) }, entries);
+  }
+
+  /** A locally-redundant pack: the next healthy zone in turn, the others when it fails. */
+  private async putLocal(key: string, pack: Uint8Array): Promise<Zone[]> {
+    const start = this.nextZone++ % this.zones.length;
+    const turn = [...this.zones.slice(start), ...this.zones.slice(0, start)];
+    const order = [...turn.filter((z) => this.healthy(z)), ...turn.filter((z) => !this.healthy(z))];
+    let firstErr: unknown = null;
+    for (const zone of order) {
+      try {
+        await zone.store.put(key, pack);
+        this.zoneOk(zone);
+        return [zone];
+      } catch (err) {
+        this.zoneFailed(zone);
+        firstErr ??= err;
+      }
+    }
+    throw firstErr;
   }
 
   private encode(data: Uint8Array): { codec: number; bytes: Uint8Array } {
@@ -415,6 +710,32 @@ export class PackedChunkStore implements ChunkStore {
     if (packed.length > data.length * 0.875) return { codec: CODEC_RAW, bytes: data };
     return { codec: CODEC_DEFLATE, bytes: packed };
   }
+}
+
+function parseZones(list: ReadonlyArray<string>): PackZones {
+  const out: PackZones = { have: [], missing: [] };
+  for (const z of list) {
+    if (z.startsWith(MISSING)) out.missing.push(z.slice(MISSING.length));
+    else if (z !== '') out.have.push(z);
+  }
+  return out;
+}
+
+function formatZones(z: PackZones): string[] {
+  return [...z.have, ...z.missing.map((n) => MISSING + n)];
+}
+
+function sameZones(a: PackZones, b: PackZones): boolean {
+  return formatZones(a).join(',') === formatZones(b).join(',');
+}
+
+/** Errors that say this zone's copy is missing or damaged (the zone itself answered). */
+function isCopyError(err: unknown): boolean {
+  return (err instanceof SnapdiskError && (err.code === 'ChunkNotFound' || err.code === 'IntegrityError')) || isDecodeError(err);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 const LOG2 = new Float64Array(4097).map((_, i) => (i === 0 ? 0 : Math.log2(i)));
@@ -518,13 +839,38 @@ function chunkIntact(pack: Buffer, chunk: ChunkLocation): boolean {
   }
 }
 
-function trailerOk(pack: Buffer): boolean {
+/** True when the pack's trailer parses and lists every indexed chunk as the index has it. */
+function trailerMatches(pack: Buffer, chunks: ReadonlyArray<ChunkLocation>): boolean {
+  let entries: NewChunk[];
   try {
-    parsePackTrailer(pack);
-    return true;
+    entries = parsePackTrailer(pack);
   } catch {
     return false;
   }
+  const byOffset = new Map(entries.map((e) => [e.offset, e]));
+  return chunks.every((c) => {
+    const e = byOffset.get(c.offset);
+    return e !== undefined && e.hash.equals(c.hash) && e.storedLength === c.storedLength && e.rawLength === c.rawLength && e.codec === c.codec;
+  });
+}
+
+interface ZoneCopy {
+  zone: Zone;
+  /** Its bytes (up to the indexed size), or null when missing or unreadable. */
+  bytes: Buffer | null;
+  /** Its length in the zone (-1: missing or unreadable). */
+  length: number;
+  /** The zone failed (not the copy). */
+  unreachable: boolean;
+}
+
+/** Without an index record: the most common length among copies whose trailer matches. */
+function consistentSize(copies: ReadonlyArray<ZoneCopy>, chunks: ReadonlyArray<ChunkLocation>): number | null {
+  const votes = new Map<number, number>();
+  for (const c of copies) if (c.bytes && trailerMatches(c.bytes, chunks)) votes.set(c.bytes.length, (votes.get(c.bytes.length) ?? 0) + 1);
+  let best: number | null = null;
+  for (const [size, n] of votes) if (best === null || n > (votes.get(best) ?? 0)) best = size;
+  return best;
 }
 
 function uniqueBuffers(list: Buffer[]): Buffer[] {

@@ -11,6 +11,8 @@
  * - Buffers come in power-of-two size classes (64 KiB minimum); `acquire(n)` returns a whole
  *   class buffer and the caller uses a view of its first n bytes. Idle buffers are kept up to
  *   `maxIdleBytes` in total; beyond that they are left to the GC.
+ * - A pool may allocate its buffers in shared memory (`chunks/hash-threads` `sharedMemoryPool`:
+ *   chunk bytes hashed on a worker thread without a copy).
  * - A buffer is released only by the code that acquired it, once nothing refers to it any more
  *   (NBD: when the backend's promise settled or the socket took the reply; HTTP: in the write
  *   callback).
@@ -22,7 +24,10 @@ export class BufferPool {
   private readonly idle = new Map<number, Buffer[]>();
   private idleBytes = 0;
 
-  constructor(private readonly maxIdleBytes: number) {}
+  constructor(
+    private readonly maxIdleBytes: number,
+    private readonly allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafeSlow(size),
+  ) {}
 
   /** A buffer of at least `n` bytes (its length is the size class). */
   acquire(n: number): Buffer {
@@ -33,7 +38,7 @@ export class BufferPool {
       this.idleBytes -= size;
       return buf;
     }
-    return Buffer.allocUnsafeSlow(size);
+    return this.allocate(size);
   }
 
   /** Gives back a buffer obtained from `acquire`; it must not be used afterwards. */

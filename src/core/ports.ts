@@ -121,6 +121,10 @@ export interface ChunkIndex {
   /** Records a new pack and its chunks; chunks that appeared meanwhile keep their first copy. */
   addPack(region: string, pack: PackRecord, chunks: ReadonlyArray<NewChunk>): Promise<Map<string, ChunkLocation>>;
   packBytes(region: string): Promise<number>;
+  /** Bytes of a pack as written (null when the pack is not indexed). */
+  packSize(region: string, key: string): Promise<number | null>;
+  /** The indexed chunks of a pack, by offset. */
+  chunksOfPack(region: string, key: string): Promise<ChunkLocation[]>;
   /** The zones a pack was written to (empty when unknown). */
   packZones(region: string, key: string): Promise<string[]>;
   setPackZones(region: string, key: string, zones: ReadonlyArray<string>): Promise<void>;

@@ -50,6 +50,16 @@ export class MemoryChunkIndex implements ChunkIndex {
     if (p) this.packs.set(`${region}/${key}`, { ...p, zones: [...zones] });
   }
 
+  async packSize(region: string, key: string): Promise<number | null> {
+    return this.packs.get(`${region}/${key}`)?.sizeBytes ?? null;
+  }
+
+  async chunksOfPack(region: string, key: string): Promise<ChunkLocation[]> {
+    const out: ChunkLocation[] = [];
+    for (const [k, c] of this.chunks) if (k.startsWith(`${region}/`) && c.pack === key) out.push(c);
+    return out.sort((a, b) => a.offset - b.offset);
+  }
+
   async packBytes(region: string): Promise<number> {
     let n = 0;
     for (const [k, p] of this.packs) if (k.startsWith(`${region}/`)) n += p.sizeBytes;
