@@ -16,12 +16,16 @@ describe('progress', () => {
     p.update(11 * 1024 * 1024); // within 100 ms: not drawn
     now = 2000;
     p.update(20 * 1024 * 1024);
+    now = 2010;
+    p.update(100 * 1024 * 1024); // the total: drawn however soon
     p.done();
-    expect(out).toHaveLength(3);
+    expect(out).toHaveLength(4);
     // eslint-disable-next-line no-control-regex
     expect(out[0]).toMatch(/^\rUploading d1 {2}\[█+░+\] {2} 10% {2}10\.0 MiB\/100\.0 MiB {2}10\.0 MiB\/s {2}ETA 0:09\x1b\[K$/);
     expect(out[1]).toContain(' 20%');
-    expect(out[2]).toBe('\r\x1b[K');
+    // eslint-disable-next-line no-control-regex
+    expect(out[2]).toMatch(/ 100% {2}100\.0 MiB\/100\.0 MiB {2}[\d.]+ MiB\/s {2}ETA 0:00\x1b\[K$/);
+    expect(out[3]).toBe('\r\x1b[K');
   });
 
   it('disabled: writes nothing', () => {
@@ -33,6 +37,6 @@ describe('progress', () => {
   });
 
   it('human sizes', () => {
-    expect([humanBytes(0), humanBytes(1536), humanBytes(5 * 1024 ** 3)]).toEqual(['0 B', '1.5 KiB', '5.0 GiB']);
+    expect([humanBytes(0), humanBytes(1536), humanBytes(5 * 1024 ** 3), humanBytes(500.3333)]).toEqual(['0 B', '1.5 KiB', '5.0 GiB', '500 B']);
   });
 });

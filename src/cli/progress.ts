@@ -27,7 +27,7 @@ export function humanBytes(n: number): string {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u] ?? ''}`;
+  return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${UNITS[u] ?? ''}`;
 }
 
 function clock(seconds: number): string {
@@ -80,15 +80,16 @@ export function createProgress(enabled: boolean, opts: ProgressOptions): Progres
     drawn = true;
   };
   return {
+    // throttled to 10 frames a second, except the one that reaches the total: the last state shows
     update(done: number) {
       if (finished) return;
       value = done;
-      draw(false);
+      draw(value >= opts.total);
     },
     add(delta: number) {
       if (finished) return;
       value += delta;
-      draw(false);
+      draw(value >= opts.total);
     },
     done() {
       if (finished) return;
