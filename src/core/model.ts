@@ -106,6 +106,11 @@ export interface DiskRecord extends ResourceKey {
   hydration: HydrationState;
   hydrationTotalBlocks: number;
   hydrationDoneBlocks: number;
+  /**
+   * Upload disks: bumped (persisted) before the first Put Page of each loading of the disk's
+   * runtime, so the page blob's ETags never repeat across restarts and nodes (absent: 0).
+   */
+  writeGeneration?: number;
 }
 
 export interface CopyCompletionError {

@@ -27,7 +27,7 @@ import type { Hydrator } from './hydration.js';
 import type { JobRunner } from './jobs.js';
 import type { Points } from './points.js';
 import type { Resources } from './resources.js';
-import type { Extent } from './runtime.js';
+import type { DiskRuntime, Extent } from './runtime.js';
 import type { Resolver } from './resolver.js';
 import type { Runtimes } from './runtimes.js';
 
@@ -61,6 +61,20 @@ export interface DiskHandle {
   zero(offset: number, length: number): Promise<void>;
   flush(): Promise<void>;
   extents(offset: number, length: number): Promise<Extent[]>;
+  /** `DiskRuntime.allocatedRuns`: allocated block runs from the bitmap; false while hydrating. */
+  allocatedRuns(fromBlock: number, toBlock: number, fn: (start: number, end: number) => boolean): boolean;
+}
+
+/**
+ * The write version of an upload disk (the page blob's ETag): `generation` is persisted in the
+ * disk record and bumped before the first Put Page of each loading of its runtime; `writes`
+ * counts the Put Pages since (null: none since the disk was loaded). `at` is the last Put Page,
+ * or the time the disk was loaded when none followed (never earlier than the last write).
+ */
+export interface UploadVersion {
+  generation: number;
+  writes: number | null;
+  at: Date;
 }
 
 const UPLOAD_STATES = new Set(['ReadyToUpload', 'ActiveUpload']);
@@ -412,9 +426,9 @@ export class Disks {
 
   // -- data path ---------------------------------------------------------------------------------
 
-  /** A handle for data access; it follows the disk through resizes. */
-  async open(uniqueId: string): Promise<DiskHandle> {
-    const disk = await this.getById(uniqueId);
+  /** A handle for data access; it follows the disk through resizes. `known`: the record, already read. */
+  async open(uniqueId: string, known?: DiskRecord): Promise<DiskHandle> {
+    const disk = known?.uniqueId === uniqueId ? known : await this.getById(uniqueId);
     const rt = await this.runtimes.get(disk);
     const holes = (blocks: number[]): Promise<Map<number, boolean>> =>
       rt.disk.baseFamilyId ? this.resolver.holes(rt.disk.baseFamilyId, rt.disk.basePoint, blocks) : Promise.resolve(new Map(blocks.map((b) => [b, true])));
@@ -431,7 +445,53 @@ export class Disks {
       zero: (offset, length) => rt.zero(offset, length),
       flush: () => rt.flush(),
       extents: (offset, length) => rt.extents(offset, length, holes),
+      allocatedRuns: (from, to, fn) => rt.allocatedRuns(from, to, fn),
     };
+  }
+
+  private readonly uploads = new WeakMap<DiskRuntime, { writes: number | null; at: Date }>();
+
+  /**
+   * A Put Page on an upload disk, under the disk's lock: it lands before an endGetAccess checks
+   * the footer (endGetAccess holds the same lock), or is refused once that finalised the upload
+   * (409). The first write after the runtime was loaded bumps the persisted `writeGeneration`
+   * before anything is written. Returns the version after the write.
+   */
+  async writeUpload(uniqueId: string, write: (rt: DiskRuntime) => Promise<void>): Promise<UploadVersion> {
+    return this.records.locks.run(uniqueId, async () => {
+      const loaded = this.runtimes.peek(uniqueId);
+      const rt = loaded && !loaded.closed ? loaded : await this.runtimes.get(await this.getById(uniqueId));
+      if (rt.disk.diskState !== 'ActiveUpload') {
+        throw notAllowed(`Pages can only be written to a disk awaiting its upload (ActiveUpload); disk ${rt.disk.name} is ${rt.disk.diskState}.`, 'The upload was finalised (endGetAccess): the SAS no longer writes.');
+      }
+      let session = this.uploads.get(rt);
+      if (!session || session.writes === null) {
+        const at = this.ctx.now();
+        session = { writes: 0, at };
+        const s = session;
+        // the session exists before the new generation is visible: no ETag of the old content reuses it
+        await this.records.mutateLocked(uniqueId, (d) => {
+          this.uploads.set(rt, s);
+          return { ...d, writeGeneration: (d.writeGeneration ?? 0) + 1 };
+        });
+      }
+      session.writes = (session.writes ?? 0) + 1;
+      session.at = this.ctx.now();
+      await write(rt);
+      return { generation: rt.disk.writeGeneration ?? 0, writes: session.writes, at: session.at };
+    });
+  }
+
+  /** The write version of a loaded upload disk (see `UploadVersion`); null when not loaded here. */
+  uploadVersion(uniqueId: string): UploadVersion | null {
+    const rt = this.runtimes.peek(uniqueId);
+    if (!rt || rt.closed) return null;
+    let session = this.uploads.get(rt);
+    if (!session) {
+      session = { writes: null, at: this.ctx.now() };
+      this.uploads.set(rt, session);
+    }
+    return { generation: rt.disk.writeGeneration ?? 0, writes: session.writes, at: session.at };
   }
 
   /** A read-write NBD connection: the disk becomes Attached. */

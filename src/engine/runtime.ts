@@ -560,6 +560,25 @@ export class DiskRuntime {
     return out;
   }
 
+  /**
+   * Runs of allocated blocks in [fromBlock, toBlock), in order, each given to `fn(start, end)`
+   * (block indexes, end exclusive) until it returns false. Walks the allocation bitmap with
+   * nextSet/nextClear, so the cost follows the runs, not the disk size. Not for a disk still
+   * hydrating (its base blocks are not in the bitmap): false then, and nothing is called.
+   */
+  allocatedRuns(fromBlock: number, toBlock: number, fn: (start: number, end: number) => boolean): boolean {
+    this.assertServing();
+    if (this.hydrated) return false;
+    const bits = this.alloc.bits;
+    const end = Math.min(toBlock, this.nblocks);
+    for (let b = fromBlock < end ? bits.nextSet(Math.max(0, fromBlock)) : -1; b !== -1 && b < end; ) {
+      const stop = Math.min(end, nextClearOr(bits, b + 1, end));
+      if (!fn(b, stop) || stop >= end) break;
+      b = bits.nextSet(stop);
+    }
+    return true;
+  }
+
   /** True once the runtime was closed (disk deleted or engine stopped): background work stops. */
   closed = false;
 
