@@ -2,13 +2,15 @@
  * snapdisk's client commands side by side with the Debian Azure CLI (az 2.45) against one
  * `snapdisk serve`: for each case of test/integration/cli-az-cases.ts, az and snapdisk print the
  * same text (JSON, YAML, TSV, tables, errors) once ids and times are normalised and snapdisk's two
- * extra fields are dropped. With SNAPDISK_RECORD_AZ=1 it also rewrites az's outputs into
+ * extra fields are dropped; `tty` cases run both under `script`, on a terminal, where az colours
+ * jsonc and yamlc. az logs in with `login --service-principal` as the development principal.
+ * With SNAPDISK_RECORD_AZ=1 it also rewrites az's outputs into
  * test/fixtures/cli/az-2.45/ (what cli-output.test.ts compares with when az is absent).
  *
  * Skipped, with a message, when az is not installed (test/e2e/setup.sh installs it).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,6 +51,12 @@ describe.skipIf(!hasAz)('snapdisk and az print the same', () => {
   }
   const az = (line: string): Promise<Out> => exec('az', words(line));
   const snapdisk = (line: string): Promise<Out> => exec(process.execPath, [BIN, ...words(line)]);
+  /** On a terminal: `script` gives the command a pty (stdout and stderr both go to it; \r\n → \n). */
+  const onTty = async (file: string, args: string[]): Promise<Out> => {
+    const quoted = [file, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const r = await exec('script', ['-qec', quoted, '/dev/null']);
+    return { ...r, stdout: r.stdout.replace(/\r\n/g, '\n') };
+  };
 
   beforeAll(async () => {
     if (!cliBuilt()) throw new Error('dist/ is missing: run npm run build (npm run test:e2e does it).');
@@ -59,13 +67,14 @@ describe.skipIf(!hasAz)('snapdisk and az print the same', () => {
       HOME: dir,
       AZURE_CONFIG_DIR: join(dir, 'azure'),
       AZURE_CORE_COLLECT_TELEMETRY: 'false',
-      AZURE_CORE_NO_COLOR: 'true',
       REQUESTS_CA_BUNDLE: server.caCert,
-      MSI_ENDPOINT: `${server.http}msi/token`,
       SNAPDISK_DATA: join(dir, 'data'),
       SNAPDISK_CONFIG_DIR: join(dir, 'snapdisk-cli'),
     };
-    for (const line of [`cloud register -n snapdisk --endpoint-resource-manager ${server.arm}`, 'cloud set -n snapdisk', 'login --identity -o none', ...AZ_SETUP]) {
+    // az logs in as the development principal, as `snapdisk` does by default (account show matches)
+    const creds = JSON.parse(await readFile(join(dir, 'data', 'dev-credentials.json'), 'utf8')) as { clientId: string; clientSecret: string; tenantId: string };
+    const login = `login --service-principal -u ${creds.clientId} -p ${creds.clientSecret} --tenant ${creds.tenantId} -o none`;
+    for (const line of [`cloud register -n snapdisk --endpoint-resource-manager ${server.arm}`, 'cloud set -n snapdisk', login, ...AZ_SETUP]) {
       const r = await az(line);
       if (r.code !== 0) throw new Error(`az ${line}: ${r.stderr}`);
     }
@@ -83,9 +92,9 @@ describe.skipIf(!hasAz)('snapdisk and az print the same', () => {
     const failures: string[] = [];
     for (const c of AZ_CASES) {
       const line = c.args.replace('{diskId}', diskId);
-      const a = await az(line);
+      const a = c.tty ? await onTty('az', words(line)) : await az(line);
       if (c.after) await az(c.after);
-      const s = await snapdisk(line);
+      const s = c.tty ? await onTty(process.execPath, [BIN, ...words(line)]) : await snapdisk(line);
       if (c.after) await snapdisk(c.after);
       expect(a.code, `az ${line}: ${a.stderr}`).toBe(c.exit ?? 0);
       expect(s.code, `snapdisk ${line}: ${s.stderr}`).toBe(c.exit ?? 0);

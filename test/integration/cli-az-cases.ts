@@ -27,6 +27,8 @@ export interface AzCase {
   table?: boolean;
   /** Run after this case (not compared): e.g. revoke a grant. */
   after?: string;
+  /** stdout is a terminal (az colours jsonc/yamlc then): the e2e suite runs both under `script`. */
+  tty?: boolean;
 }
 
 export const AZ_CASES: readonly AzCase[] = [
@@ -57,6 +59,23 @@ export const AZ_CASES: readonly AzCase[] = [
   { name: 'account-list-table', args: 'account list -o table', table: true },
   { name: 'disk-not-found', args: 'disk show -g rg1 -n nope', exit: 3, stderr: true },
   { name: 'group-not-found', args: 'snapshot list -g nope', exit: 3, stderr: true },
+  { name: 'disk-create-table', args: 'disk create -g rg1 -n dc1 --size-gb 1 --sku Standard_LRS -o table', table: true, after: 'disk delete -g rg1 -n dc1 --yes' },
+  { name: 'disk-create-jsonc', args: 'disk create -g rg1 -n dc2 --size-gb 2 --sku Premium_LRS --tags a=b -o jsonc', after: 'disk delete -g rg1 -n dc2 --yes' },
+  { name: 'disk-create-none', args: 'disk create -g rg1 -n dc3 --size-gb 1 --sku Standard_LRS -o none', after: 'disk delete -g rg1 -n dc3 --yes' },
+  { name: 'account-show', args: 'account show' },
+  { name: 'group-list-tsv', args: 'group list -o tsv' },
+  // az's JMESPath (Python jmespath 1.0) orders strings too: the `snapshot delete` help example relies on it
+  { name: 'snapshot-list-time-query', args: `snapshot list -g rg1 --query "[?timeCreated<'2999-01-01'].name" -o tsv` },
+  { name: 'snapshot-list-time-query-none', args: `snapshot list -g rg1 --query "[?timeCreated<'2000-01-01'].name" -o tsv` },
+  // no terminal to confirm on: az warns, cancels and exits 1; nothing is deleted
+  { name: 'disk-delete-no-tty', args: 'disk delete -g rg1 -n disk1', exit: 1, stderr: true },
+  { name: 'subscription-unknown', args: 'disk list --subscription nope', exit: 1, stderr: true },
+  { name: 'subscription-unknown-id', args: 'disk list --subscription 00000000-0000-0000-0000-000000000000', exit: 1, stderr: true },
+  { name: 'account-show-unknown', args: 'account show -s nope', exit: 1, stderr: true },
+  // on a terminal: Pygments' colours
+  { name: 'disk-show-yamlc-tty', args: 'disk show -g rg1 -n disk1 -o yamlc', tty: true },
+  { name: 'snapshot-show-jsonc-tty', args: 'snapshot show -g rg1 -n snap1 --query "{name:name, pct:completionPercent, inc:incremental, zones:zones, tags:tags}" -o jsonc', tty: true },
+  { name: 'group-show-yamlc-tty', args: 'group show -n rg1 -o yamlc', tty: true },
 ];
 
 /** Fields snapdisk prints that az 2.45 does not (newer than its models). */
@@ -81,6 +100,7 @@ export function dropExtras(text: string, c: AzCase): string {
   if (c.name.endsWith('-tsv') || c.table) return text;
   return text
     .split('\n')
-    .filter((l) => !SNAPDISK_EXTRAS.some((k) => new RegExp(`^\\s*"?${k}"?:`).test(l)))
+    // eslint-disable-next-line no-control-regex
+    .filter((l) => !SNAPDISK_EXTRAS.some((k) => new RegExp(`^\\s*"?${k}"?:`).test(l.replace(/\x1b\[[0-9;]*m/g, ''))))
     .join('\n');
 }

@@ -2,8 +2,9 @@
  * snapdisk's output compared with az 2.45's, recorded from az itself against snapdisk serve
  * (test/fixtures/cli/az-2.45/, written by test/e2e/cli-az.test.ts with SNAPDISK_RECORD_AZ=1):
  * JSON field names and values, YAML, TSV columns, table columns (az's table transformers, key
- * order with and without --query), Python number spelling (`100.0`), errors. The same cases run
- * live against az in the e2e suite when az is installed.
+ * order with and without --query), Python number spelling (`100.0`), errors and exit codes (no
+ * terminal to confirm on, unknown subscriptions), jsonc/yamlc colours on a terminal. The same
+ * cases run live against az in the e2e suite when az is installed.
  */
 
 import { readFile } from 'node:fs/promises';
@@ -28,7 +29,7 @@ describe('cli: output as az 2.45 prints it (recorded fixtures)', () => {
   for (const c of AZ_CASES) {
     it(`${c.name}: ${c.args}`, async () => {
       const expected = await readFile(join(ROOT, 'test/fixtures/cli/az-2.45', `${c.name}.txt`), 'utf8');
-      const r = await t.run(c.args.replace('{diskId}', diskId));
+      const r = await t.run(c.args.replace('{diskId}', diskId), { stdoutIsTTY: c.tty === true });
       if (c.after) await t.run(c.after);
       expect(r.code, r.stderr).toBe(c.exit ?? 0);
       expect(normalize(dropExtras(c.stderr ? r.stderr : r.stdout, c), c)).toBe(expected);
