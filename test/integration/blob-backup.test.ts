@@ -7,9 +7,12 @@
  *   step:  getPageRangesDiffForManagedDisks(prev SAS) → ClearRange: zero it; PageRange: copy it
  *
  * Between snapshots the disk gets random unaligned writes and trims. After every step the local
- * copy must equal the snapshot byte for byte, and every reported range must lie in blocks touched
- * since the previous snapshot (a diff never misses a change nor reports untouched blocks). At most
- * two snapshots hold an active SAS at any time (the sample's missing revoke would hit the limit).
+ * copy must equal, byte for byte, a model of what the test wrote (never the engine's own reads),
+ * and every reported range must lie in blocks touched since the previous snapshot (a diff never
+ * misses a change nor reports untouched blocks). One step changes more than 4096 blocks and is
+ * diffed while its snapshot's background copy has not even started (jobs paused): the diff
+ * then comes from the frozen change set, over more than one internal page. At most two
+ * snapshots hold an active SAS at any time (the sample's missing revoke would hit the limit).
  */
 
 import { open, mkdtemp, rm } from 'node:fs/promises';
@@ -18,7 +21,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AnonymousCredential, PageBlobClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SnapshotRecord } from '../../src/core/model.js';
 import { BLOCK_SIZE, GiB, MiB } from '../../src/core/units.js';
 import { parseVhdFooter } from '../../src/core/vhd.js';
 import { createDisk, prng, snapshot } from '../helpers/engine.js';
@@ -27,9 +29,13 @@ import type { BlobServer } from './blob-harness.js';
 
 const DISK = 1 * GiB;
 /** Writes go to [0, LOW) and to [HIGH, DISK): comparing those windows compares everything. */
-const LOW = 48 * MiB;
+const LOW = 400 * MiB;
+/** Random writes and trims stay below this; the large step writes above it. */
+const SMALL = 48 * MiB;
 const HIGH = DISK - 2 * MiB;
 const PIECE = 4 * MiB;
+/** Blocks of the large step (runs of 7 with a gap): more than one internal page (4096 blocks) of the engine. */
+const LARGE_STEP_BLOCKS = 4500;
 
 let b: BlobServer;
 let dir: string;
@@ -64,48 +70,74 @@ function toRanges(list: Array<{ offset: number; count?: number }> | undefined): 
   return (list ?? []).map((x) => ({ start: x.offset, end: x.offset + (x.count ?? 0) + 1 }));
 }
 
-async function expectSameAsSnapshot(file: FileHandle, s: SnapshotRecord): Promise<void> {
-  for (const [from, to] of [[0, LOW], [HIGH, DISK]] as const) {
-    for (let off = from; off < to; off += 16 * MiB) {
-      const n = Math.min(16 * MiB, to - off);
-      const want = await b.t.engine.snapshots.read(s, off, n);
+/** What the test wrote: the bytes of both windows, kept in step with every write and trim. */
+class Model {
+  readonly low = Buffer.alloc(LOW);
+  readonly high = Buffer.alloc(DISK - HIGH);
+
+  write(offset: number, data: Buffer): void {
+    if (offset + data.length <= LOW) data.copy(this.low, offset);
+    else if (offset >= HIGH) data.copy(this.high, offset - HIGH);
+    else throw new Error(`write at ${offset} outside the windows`);
+  }
+
+  zero(offset: number, length: number): void {
+    if (offset + length <= LOW) this.low.fill(0, offset, offset + length);
+    else if (offset >= HIGH) this.high.fill(0, offset - HIGH, offset - HIGH + length);
+    else throw new Error(`trim at ${offset} outside the windows`);
+  }
+}
+
+/** The local copy equals the model (the snapshot was taken right after the model's last change). */
+async function expectSameAsModel(file: FileHandle, model: Model, name: string): Promise<void> {
+  for (const [from, window] of [[0, model.low], [HIGH, model.high]] as const) {
+    for (let off = 0; off < window.length; off += 16 * MiB) {
+      const n = Math.min(16 * MiB, window.length - off);
+      const want = window.subarray(off, off + n);
       const got = Buffer.alloc(n);
-      await file.read(got, 0, n, off);
+      await file.read(got, 0, n, from + off);
       if (!got.equals(want)) {
         let i = 0;
         while (got[i] === want[i]) i++;
-        throw new Error(`${s.name}: local copy differs at byte ${off + i}`);
+        throw new Error(`${name}: local copy differs from what was written at byte ${from + off + i}`);
       }
     }
   }
-  // nothing outside the windows: the snapshot holds no data there
-  const alloc = await b.t.engine.snapshots.allocatedRanges(s);
-  for (const r of alloc.ranges) expect(r.end <= LOW || r.start >= HIGH).toBe(true);
 }
 
 describe('blob: differential backup sample flow', () => {
-  it('base copy then diffs over 6 snapshots reproduce every snapshot exactly', async () => {
+  it('base copy then diffs over 7 snapshots reproduce every snapshot exactly', async () => {
     const e = b.t.engine;
     const rnd = prng(21);
     const rint = (n: number): number => rnd(4).readUInt32LE(0) % n;
     const disk = await createDisk(e, 'backup', DISK / GiB);
     const h = await e.disks.open(disk.uniqueId);
+    const model = new Model();
     const touch = (set: Set<number>, start: number, len: number): void => {
       for (let blk = Math.floor(start / BLOCK_SIZE); blk <= Math.floor((start + len - 1) / BLOCK_SIZE); blk++) set.add(blk);
+    };
+    const write = async (touched: Set<number>, off: number, data: Buffer): Promise<void> => {
+      await h.write(off, data);
+      model.write(off, data);
+      touch(touched, off, data.length);
     };
     const mutate = async (touched: Set<number>): Promise<void> => {
       for (let i = 0; i < 12; i++) {
         const len = 1 + rint(300 * 1024);
-        const off = i % 4 === 3 ? HIGH + rint(DISK - HIGH - len) : rint(LOW - len);
-        await h.write(off, rnd(len));
-        touch(touched, off, len);
+        const off = i % 4 === 3 ? HIGH + rint(DISK - HIGH - len) : rint(SMALL - len);
+        await write(touched, off, rnd(len));
       }
       for (let i = 0; i < 3; i++) {
         const len = 512 * (1 + rint(600));
-        const off = 512 * rint((LOW - len) / 512);
+        const off = 512 * rint((SMALL - len) / 512);
         await h.zero(off, len);
+        model.zero(off, len);
         touch(touched, off, len);
       }
+    };
+    /** One 4 KiB write in each of LARGE_STEP_BLOCKS blocks above SMALL, in runs of 7 blocks. */
+    const mutateLarge = async (touched: Set<number>): Promise<void> => {
+      for (let i = 0; i < LARGE_STEP_BLOCKS; i++) await write(touched, SMALL + (i + Math.floor(i / 7)) * BLOCK_SIZE + 512 * rint(120), rnd(4096));
     };
 
     const local = await open(join(dir, 'backup.vhd'), 'w+');
@@ -119,17 +151,24 @@ describe('blob: differential backup sample flow', () => {
       const length = (await c0.getProperties()).contentLength ?? 0;
       expect(length).toBe(DISK + 512);
       await local.truncate(length);
-      for (const r of toRanges((await c0.getPageRanges(0, length)).pageRange)) await copyRange(c0, local, r);
-      await expectSameAsSnapshot(local, prev);
+      const base = toRanges((await c0.getPageRanges(0, length)).pageRange);
+      for (const r of base) {
+        expect(r.end <= LOW || r.start >= HIGH).toBe(true); // data only where the test wrote
+        await copyRange(c0, local, r);
+      }
+      await expectSameAsModel(local, model, 'backup-s0');
       const footer = Buffer.alloc(512);
       await local.read(footer, 0, 512, DISK);
       expect(parseVhdFooter(footer, { expectedSizeBytes: DISK }).valid).toBe(true);
 
-      for (let k = 1; k <= 5; k++) {
+      for (let k = 1; k <= 6; k++) {
         touched = new Set<number>();
-        await mutate(touched);
+        const large = k === 3;
+        if (large) await mutateLarge(touched);
+        else await mutate(touched);
+        if (large) e.pauseJobs(); // the copy of this snapshot waits until the diff was applied
         const cur = await snapshot(e, disk, `backup-s${k}`);
-        if (k % 2 === 0) await e.idle(); // odd steps diff while the background copy may still run
+        if (k % 2 === 0) await e.idle(); // other odd steps diff while the background copy may still run
         const { url } = await b.grant(cur);
         const c = new PageBlobClient(url, new AnonymousCredential());
         const diff = await c.getPageRangesDiffForManagedDisks(0, length, prevUrl);
@@ -139,14 +178,22 @@ describe('blob: differential backup sample flow', () => {
           expect(r.end).toBeLessThanOrEqual(DISK); // never the footer
           for (let blk = Math.floor(r.start / BLOCK_SIZE); blk < Math.ceil(r.end / BLOCK_SIZE); blk++) expect(touched.has(blk)).toBe(true);
         }
+        if (large) {
+          // every changed block is listed, beyond the first 4096, in runs of 7
+          expect(data.length).toBe(Math.ceil(LARGE_STEP_BLOCKS / 7));
+          expect(data.reduce((n, r) => n + (r.end - r.start), 0)).toBe(LARGE_STEP_BLOCKS * BLOCK_SIZE);
+          expect((await e.ctx.catalog.getPoint(cur.familyId, cur.point))?.state).toBe('copying');
+        }
         for (const r of clear) await zeroRange(local, r);
         for (const r of data) await copyRange(c, local, r);
-        await expectSameAsSnapshot(local, cur);
+        if (large) e.resumeJobs();
+        await expectSameAsModel(local, model, cur.name);
         await b.revoke(prev);
         prev = cur;
         prevUrl = url;
       }
     } finally {
+      e.resumeJobs();
       await local.close();
     }
   });

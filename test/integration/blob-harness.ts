@@ -36,6 +36,8 @@ export interface BlobServer {
   grant(target: DiskRecord | SnapshotRecord, access?: 'Read' | 'Write', fileFormat?: 'VHD' | 'VHDX'): Promise<{ grant: Grant; url: string }>;
   /** endGetAccess. */
   revoke(target: DiskRecord | SnapshotRecord): Promise<void>;
+  /** Stops the server and the engine, then opens both again on the same data and port (SAS URLs stay valid). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,20 +49,28 @@ export async function startBlobServer(): Promise<BlobServer> {
   const clock = new TestClock();
   const t = await startEngine({ clock });
   const sas = SasSigner.open(join(t.dir, 'identity', 'sas.key'));
-  const router = new Router();
-  registerBlobRoutes(router, { engine: t.engine, sas });
-  const server = createServer({ keepAliveTimeout: 5000 }, router.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listen = async (engine: TestEngine['engine'], port: number): Promise<Server> => {
+    const router = new Router();
+    registerBlobRoutes(router, { engine, sas });
+    const server = createServer({ keepAliveTimeout: 5000 }, router.handle);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return server;
+  };
+  const stop = async (server: Server): Promise<void> => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  const server = await listen(t.engine, 0);
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const e = t.engine;
-  return {
+  const self: BlobServer = {
     t,
     sas,
     clock,
     baseUrl,
     server,
     async grant(target, access = 'Read', fileFormat) {
+      const e = self.t.engine;
       const req = { access, durationInSeconds: 3600, ...(fileFormat ? { fileFormat } : {}) };
       const g = isSnapshot(target)
         ? await e.grants.begin({ kind: 'snapshot', snapshot: await e.snapshots.getById(target.uniqueId) }, req)
@@ -68,15 +78,21 @@ export async function startBlobServer(): Promise<BlobServer> {
       return { grant: g, url: sas.url(baseUrl, g) };
     },
     async revoke(target) {
+      const e = self.t.engine;
       if (isSnapshot(target)) await e.grants.end({ kind: 'snapshot', snapshot: await e.snapshots.getById(target.uniqueId) });
       else await e.grants.end({ kind: 'disk', disk: await e.disks.getById(target.uniqueId) });
     },
+    async restart() {
+      await stop(self.server);
+      self.t = await self.t.reopen();
+      self.server = await listen(self.t.engine, port);
+    },
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await t.dispose();
+      await stop(self.server);
+      await self.t.dispose();
     },
   };
+  return self;
 }
 
 /** Creates an upload disk of `sizeMiB` MiB (upload size = that + 512). */

@@ -199,12 +199,12 @@ describe('blob wire: page lists', () => {
     expect(pages).toBe(4);
   });
 
-  it('bad page-list input → 400', async () => {
-    await expectError(pagelist({}, { 'x-ms-range': 'bytes=100-1023' }), 400, 'InvalidPageRange');
-    await expectError(pagelist({}, { 'x-ms-range': 'bytes=0-1000' }), 400, 'InvalidPageRange');
+  it('bad page-list input → 400; a misaligned or outside page range → 416 InvalidPageRange (as Azure)', async () => {
+    await expectError(pagelist({}, { 'x-ms-range': 'bytes=100-1023' }), 416, 'InvalidPageRange');
+    await expectError(pagelist({}, { 'x-ms-range': 'bytes=0-1000' }), 416, 'InvalidPageRange');
     for (const v of ['0', '-1', 'abc', '1.5']) await expectError(pagelist({ maxresults: v }), 400, 'InvalidQueryParameterValue');
     await expectError(pagelist({ marker: 'garbage' }), 400, 'InvalidQueryParameterValue');
-    await expectError(pagelist({}, { 'x-ms-range': `bytes=${SIZE + 512}-${SIZE + 1023}` }), 416, 'InvalidRange');
+    await expectError(pagelist({}, { 'x-ms-range': `bytes=${SIZE + 512}-${SIZE + 1023}` }), 416, 'InvalidPageRange');
     expect((await pagelist({ maxresults: '20000' })).status).toBe(200);
   });
 });
@@ -224,11 +224,11 @@ describe('blob wire: Put Page checks write nothing on bad input', () => {
   const put = (headers: Record<string, string>, body?: Buffer): Promise<Reply> => http(wurl, { method: 'PUT', headers, ...(body ? { body } : {}) });
   const page = Buffer.alloc(1024, 0x5a);
 
-  it('range checks: unaligned 400, > 4 MiB 413, past the end 416, open or missing 400', async () => {
-    await expectError(put({ 'x-ms-page-write': 'update', 'x-ms-range': 'bytes=1-1024' }, page), 400, 'InvalidPageRange');
-    await expectError(put({ 'x-ms-page-write': 'update', 'x-ms-range': 'bytes=0-1022' }, Buffer.alloc(1023)), 400, 'InvalidPageRange');
+  it('range checks: unaligned or past the end 416 InvalidPageRange, > 4 MiB 413, open or missing 400', async () => {
+    await expectError(put({ 'x-ms-page-write': 'update', 'x-ms-range': 'bytes=1-1024' }, page), 416, 'InvalidPageRange');
+    await expectError(put({ 'x-ms-page-write': 'update', 'x-ms-range': 'bytes=0-1022' }, Buffer.alloc(1023)), 416, 'InvalidPageRange');
     await expectError(put({ 'x-ms-page-write': 'clear', 'x-ms-range': `bytes=0-${4 * MiB + 511}` }), 413, 'RequestBodyTooLarge');
-    await expectError(put({ 'x-ms-page-write': 'clear', 'x-ms-range': `bytes=${UP}-${UP + 1023}` }), 416, 'InvalidRange');
+    await expectError(put({ 'x-ms-page-write': 'clear', 'x-ms-range': `bytes=${UP}-${UP + 1023}` }), 416, 'InvalidPageRange');
     await expectError(put({ 'x-ms-page-write': 'update', 'x-ms-range': 'bytes=0-' }, page), 400, 'InvalidHeaderValue');
     await expectError(put({ 'x-ms-page-write': 'update' }, page), 400, 'MissingRequiredHeader');
     await untouched();

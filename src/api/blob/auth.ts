@@ -3,7 +3,7 @@
  * Who may do what on a SAS URL. `authorize` turns the container and query of a request into the
  * grant and the resource (disk or snapshot record) it names, or throws a 403:
  *
- *   query ─ SasSigner.parse ─ SasSigner.verify(sig, grant's resource) ─ grants.validate(si)
+ *   query ─ SasSigner.parse ─ SasSigner.verify(sig, grant's resource) ─ grant live (not revoked, not expired)
  *         ─ container = md-<grant> ─ permissions ─ load disk/snapshot
  *
  * - Any SAS fault (missing field, bad or foreign signature, unknown, expired or revoked grant,
@@ -14,6 +14,9 @@
  * - `authorizeUrl` does the same for a SAS URL met inside a request (`x-ms-previous-snapshot-url`,
  *   `x-ms-copy-source`): the host part is ignored (a client may reach us by several names); the
  *   signature alone proves the URL was issued by this server.
+ * - Catalog reads per request: the grant once (its record serves the signature check and then
+ *   revocation and expiry), and the resource once — none for a disk whose runtime is loaded on
+ *   this node (the runtime holds the record the catalog holds: every change goes through it).
  */
 
 import { SnapdiskError } from '../../core/errors.js';
@@ -45,7 +48,7 @@ function authFailed(detail: string): SnapdiskError {
 
 /**
  * Checks the SAS of a request on `/{container}/abcd` for `need` and returns its grant and
- * resource. The resource is re-read from the catalog on every call (its state may change).
+ * resource, as they are now (both are read again on every call: their state may change).
  */
 export async function authorize(deps: AuthDeps, container: string, query: URLSearchParams, need: 'Read' | 'Write'): Promise<BlobAccess> {
   if (query.has('snapshot') || query.has('versionid')) {
@@ -59,14 +62,15 @@ export async function authorize(deps: AuthDeps, container: string, query: URLSea
   } catch (err) {
     throw rethrowAuth(err);
   }
-  // signature first (a forged URL learns nothing about the grant), then revocation and expiry
+  // signature first (a forged URL learns nothing about the grant), then revocation and expiry,
+  // both on the one record read
   const stored = await deps.engine.grants.peek(claims.grantId);
   try {
     deps.sas.verify({ ...claims, resourceUniqueId: stored?.resourceUniqueId ?? '' }, claims.sig);
   } catch (err) {
     throw rethrowAuth(err);
   }
-  const grant = await validateGrant(deps, claims.grantId);
+  const grant = liveGrant(deps.engine, stored);
   if (container.toLowerCase() !== SasSigner.container(grant.id)) {
     throw authFailed('The SAS was issued for another container: use the URL exactly as beginGetAccess returned it.');
   }
@@ -107,12 +111,24 @@ export async function authorizeUrl(deps: AuthDeps, url: string, what: string): P
   }
 }
 
-async function validateGrant(deps: AuthDeps, grantId: string): Promise<Grant> {
-  try {
-    return await deps.engine.grants.validate(grantId, 'Read');
-  } catch (err) {
-    throw rethrowAuth(err);
-  }
+/**
+ * The rule of `Grants.validate` (exists, not revoked, not expired) on a grant record already read;
+ * whether it allows writing is checked by the caller against the signed permissions.
+ */
+function liveGrant(engine: Engine, g: Grant | null): Grant {
+  if (!g) throw authFailed('The SAS does not name an access grant of this server.');
+  if (g.revokedAt) throw authFailed('The SAS was revoked (endGetAccess).');
+  if (new Date(g.expiresAt) <= engine.ctx.now()) throw authFailed(`The SAS expired at ${g.expiresAt}.`);
+  return g;
+}
+
+/**
+ * True while the grant of a request in progress is not revoked (long downloads check it every
+ * few pieces; a grant that only expired meanwhile keeps serving, as an Azure SAS does).
+ */
+export async function stillGranted(engine: Engine, grantId: string): Promise<boolean> {
+  const g = await engine.grants.peek(grantId);
+  return g !== null && g.revokedAt === null;
 }
 
 /** Engine/SAS auth failures become storage `AuthenticationFailed` with the detail kept. */
@@ -125,7 +141,10 @@ function rethrowAuth(err: unknown): unknown {
 
 async function loadResource(engine: Engine, grant: Grant): Promise<BlobResource> {
   try {
-    if (grant.resourceKind === 'disk') return { kind: 'disk', disk: await engine.disks.getById(grant.resourceUniqueId) };
+    if (grant.resourceKind === 'disk') {
+      const rt = engine.runtimes.peek(grant.resourceUniqueId);
+      return { kind: 'disk', disk: rt && !rt.closed ? rt.disk : await engine.disks.getById(grant.resourceUniqueId) };
+    }
     return { kind: 'snapshot', snapshot: await engine.snapshots.getById(grant.resourceUniqueId) };
   } catch (err) {
     if (err instanceof SnapdiskError && (err.code === 'ResourceNotFound' || err.code === 'NotFound')) {

@@ -26,8 +26,8 @@ export const STORAGE_ERRORS = {
   UnsupportedHeader: 400,
   MissingRequiredHeader: 400,
   MissingRequiredQueryParameter: 400,
-  InvalidPageRange: 400,
   Md5Mismatch: 400,
+  Crc64Mismatch: 400,
   CannotVerifyCopySource: 400,
   PreviousSnapshotCannotBeNewer: 400,
   // 403
@@ -49,6 +49,8 @@ export const STORAGE_ERRORS = {
   SequenceNumberConditionNotMet: 412,
   RequestBodyTooLarge: 413,
   InvalidRange: 416,
+  // Azure's table: "InvalidPageRange — Requested Range Not Satisfiable (416)"
+  InvalidPageRange: 416,
   // 5xx
   InternalError: 500,
   ServerBusy: 503,

@@ -22,8 +22,12 @@
  *   whole 64 KiB blocks; zeros come from one shared buffer (no allocation per piece). Pieces are
  *   tasks, so a streamer can keep several reads in flight (snapshot reads are latency-bound).
  * - ETags: a snapshot's is derived from its uniqueId (immutable content); a read-granted disk's
- *   from the grant (the disk cannot change while the grant is active); an upload disk's changes
- *   with every Put Page (an in-memory version counter, `touch`).
+ *   from the grant (the disk cannot change while the grant is active); an upload disk's from its
+ *   write version (`Disks.uploadVersion`: a generation persisted in the disk record, bumped before
+ *   the first Put Page after each load, and the Put Pages since), so an ETag never names two
+ *   contents, across restarts and nodes.
+ * - Read grants' footers and properties are computed once per grant and cached (their content
+ *   cannot change while the grant lives), so a ranged GET hashes nothing.
  */
 
 import { createHash } from 'node:crypto';
@@ -44,6 +48,8 @@ const ZEROS = Buffer.alloc(PIECE_SIZE);
 /** VHDX block size of served files (Hyper-V's and Azure's default). */
 export const VHDX_BLOCK_SIZE = 32 * MiB;
 const VHDX_CACHE_LIMIT = 64;
+/** Read grants whose footer and properties are kept (a few hundred bytes each). */
+const FIXED_CACHE_LIMIT = 4096;
 
 export type BlobFormat = 'VHD' | 'VHDX' | 'raw';
 
@@ -70,63 +76,87 @@ export interface BlobView {
 interface VhdxEntry {
   layout: VhdxLayout;
   present: number[];
+  properties: BlobProperties;
 }
 
-/** Builds views; holds the per-grant VHDX layouts and the upload versions. */
+/** What a read grant's blob always is: its footer (VHD) and properties. */
+interface FixedEntry {
+  footer: Buffer;
+  properties: BlobProperties;
+}
+
+/** Builds views; holds the per-grant VHDX layouts, footers and properties. */
 export class BlobViews {
   private readonly vhdx = new Map<string, Promise<VhdxEntry>>();
-  private readonly uploads = new Map<string, { version: number; at: Date }>();
+  private readonly fixed = new Map<string, FixedEntry>();
 
   constructor(private readonly engine: Engine) {}
 
   async open(access: BlobAccess): Promise<BlobView> {
     const data = await openResourceData(this.engine, access.resource);
-    const record = resourceRecord(access.resource);
-    const upload = access.grant.access === 'Write';
-    if (upload) return new FlatView('raw', access, data, Buffer.alloc(0), this.properties(access, data.size));
+    if (access.grant.access === 'Write') {
+      return new FlatView('raw', access, data, Buffer.alloc(0), this.uploadProperties(access, data.size));
+    }
     if (access.grant.fileFormat === 'VHDX') {
       const entry = await this.vhdxEntry(access, data);
-      return new VhdxView(access, data, entry, this.properties(access, entry.layout.fileSize));
+      return new VhdxView(access, data, entry, entry.properties);
     }
-    const footer = vhdFooter(data.size, { uniqueId: stableBytes(record.uniqueId, 'vhd'), timestamp: new Date(record.timeCreated) });
-    return new FlatView('VHD', access, data, footer, this.properties(access, data.size + VHD_FOOTER_SIZE));
+    const fixed = this.fixedEntry(access, data);
+    return new FlatView('VHD', access, data, fixed.footer, fixed.properties);
   }
 
-  /** Records a write to an upload disk (new ETag and Last-Modified). */
-  touch(uniqueId: string): void {
-    const prev = this.uploads.get(uniqueId)?.version ?? 0;
-    this.uploads.set(uniqueId, { version: prev + 1, at: new Date() });
-  }
-
-  /** The properties of the blob of `access` (`length` bytes long). */
-  properties(access: BlobAccess, length: number): BlobProperties {
+  /** The properties of an upload disk's blob (`length` bytes), `version` as after a write. */
+  uploadProperties(access: BlobAccess, length: number, version = this.engine.disks.uploadVersion(access.grant.resourceUniqueId)): BlobProperties {
     const record = resourceRecord(access.resource);
     const createdAt = new Date(record.timeCreated);
-    const g = access.grant;
-    if (access.resource.kind === 'snapshot') {
-      return { length, etag: etag(record.uniqueId, g.fileFormat), lastModified: createdAt, createdAt };
+    if (!version) return { length, etag: etag(record.uniqueId, 'upload', 'unloaded'), lastModified: new Date(access.grant.createdAt), createdAt };
+    const writes = version.writes === null ? 'at-rest' : String(version.writes);
+    return { length, etag: etag(record.uniqueId, 'upload', String(version.generation), writes), lastModified: version.at, createdAt };
+  }
+
+  private fixedEntry(access: BlobAccess, data: ResourceData): FixedEntry {
+    const key = access.grant.id;
+    let entry = this.fixed.get(key);
+    if (!entry) {
+      const record = resourceRecord(access.resource);
+      const footer = vhdFooter(data.size, { uniqueId: stableBytes(record.uniqueId, 'vhd'), timestamp: new Date(record.timeCreated) });
+      entry = { footer, properties: readProperties(access, data.size + VHD_FOOTER_SIZE) };
+      remember(this.fixed, key, entry, FIXED_CACHE_LIMIT);
     }
-    const up = this.uploads.get(record.uniqueId);
-    const version = g.access === 'Write' ? String(up?.version ?? 0) : '';
-    const lastModified = (g.access === 'Write' ? up?.at : undefined) ?? new Date(g.createdAt);
-    return { length, etag: etag(record.uniqueId, g.id, g.fileFormat, version), lastModified, createdAt };
+    return entry;
   }
 
   private vhdxEntry(access: BlobAccess, data: ResourceData): Promise<VhdxEntry> {
     const key = access.grant.id;
     let entry = this.vhdx.get(key);
     if (!entry) {
-      entry = buildVhdx(access.resource, data);
+      entry = buildVhdx(access, data);
       entry.catch(() => this.vhdx.delete(key));
-      this.vhdx.set(key, entry);
-      while (this.vhdx.size > VHDX_CACHE_LIMIT) {
-        const oldest = this.vhdx.keys().next().value;
-        if (oldest === undefined) break;
-        this.vhdx.delete(oldest);
-      }
+      remember(this.vhdx, key, entry, VHDX_CACHE_LIMIT);
     }
     return entry;
   }
+}
+
+/** Adds to an insertion-ordered cache, dropping the oldest entries past `limit`. */
+function remember<V>(cache: Map<string, V>, key: string, value: V, limit: number): void {
+  cache.set(key, value);
+  while (cache.size > limit) {
+    const oldest = cache.keys().next().value;
+    if (oldest === undefined) break;
+    cache.delete(oldest);
+  }
+}
+
+/** The properties of a read grant's blob (`length` bytes long): fixed while the grant lives. */
+function readProperties(access: BlobAccess, length: number): BlobProperties {
+  const record = resourceRecord(access.resource);
+  const createdAt = new Date(record.timeCreated);
+  const g = access.grant;
+  if (access.resource.kind === 'snapshot') {
+    return { length, etag: etag(record.uniqueId, g.fileFormat), lastModified: createdAt, createdAt };
+  }
+  return { length, etag: etag(record.uniqueId, g.id, g.fileFormat, ''), lastModified: new Date(g.createdAt), createdAt };
 }
 
 function resourceRecord(r: BlobResource): { uniqueId: string; timeCreated: string; logicalSectorSize: 512 | 4096 } {
@@ -186,8 +216,8 @@ class FlatView implements BlobView {
   }
 }
 
-async function buildVhdx(resource: BlobResource, data: ResourceData): Promise<VhdxEntry> {
-  const record = resourceRecord(resource);
+async function buildVhdx(access: BlobAccess, data: ResourceData): Promise<VhdxEntry> {
+  const record = resourceRecord(access.resource);
   const present: number[] = [];
   let from = 0;
   for (;;) {
@@ -210,7 +240,7 @@ async function buildVhdx(resource: BlobResource, data: ResourceData): Promise<Vh
     dataWriteGuid: stableBytes(record.uniqueId, 'vhdx-data-write'),
     page83: stableBytes(record.uniqueId, 'vhdx-page83'),
   });
-  return { layout, present };
+  return { layout, present, properties: readProperties(access, layout.fileSize) };
 }
 
 /** A VHDX generated on the fly over the resource (see `VhdxLayout`). */

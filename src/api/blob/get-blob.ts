@@ -9,6 +9,10 @@
  * goes away the loop stops; if a read fails after the headers went out, the router destroys the
  * socket so the client sees a short transfer, never wrong bytes.
  *
+ * Revocation: every `RECHECK_PIECES` pieces (32 MiB) the grant is read again; once endGetAccess
+ * revoked it the response is destroyed (the client sees a short transfer), so a long download
+ * stops within a few pieces of the revoke instead of running to its end.
+ *
  * `x-ms-range-get-content-md5: true` (ranges of at most 4 MiB) adds the range's `Content-MD5`.
  */
 
@@ -16,6 +20,8 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { MiB } from '../../core/units.js';
 import type { HttpContext } from '../http/context.js';
+import { stillGranted } from './auth.js';
+import type { AuthDeps } from './auth.js';
 import { checkConditions } from './conditions.js';
 import { blobError } from './errors.js';
 import type { BlobView, PieceTask } from './formats.js';
@@ -39,7 +45,7 @@ export function headBlob(ctx: HttpContext, view: BlobView): void {
 }
 
 /** GET: the blob or a range of it. */
-export async function getBlob(ctx: HttpContext, view: BlobView): Promise<void> {
+export async function getBlob(ctx: HttpContext, deps: AuthDeps, view: BlobView): Promise<void> {
   const requested = requestedRange(ctx);
   const headers: OutgoingHttpHeaders = { ...versionHeaders(ctx), ...propertyHeaders(view.properties) };
   if (checkConditions(ctx, view.properties) === 'not-modified') {
@@ -56,7 +62,8 @@ export async function getBlob(ctx: HttpContext, view: BlobView): Promise<void> {
     return;
   }
   ctx.res.writeHead(status, headers);
-  await streamPieces(ctx.res, view.pieces(span.start, span.end));
+  const grantId = view.access.grant.id;
+  await streamPieces(ctx.res, view.pieces(span.start, span.end), READ_AHEAD, () => stillGranted(deps.engine, grantId));
 }
 
 async function sendWithMd5(ctx: HttpContext, view: BlobView, span: Span, status: number, headers: OutgoingHttpHeaders, ranged: boolean): Promise<void> {
@@ -71,11 +78,15 @@ async function sendWithMd5(ctx: HttpContext, view: BlobView, span: Span, status:
 /** Pieces read ahead of the socket: snapshot reads are latency-bound, so several stay in flight. */
 export const READ_AHEAD = 3;
 
+/** Pieces between two checks that the grant of a streaming response still holds (8 × 4 MiB). */
+export const RECHECK_PIECES = 8;
+
 /**
  * Writes the pieces to `res` with `depth` reads in flight and back-pressure, then ends it.
- * Resolves early (without ending) when the client went away.
+ * Resolves early (without ending) when the client went away. With `granted`, asked after every
+ * `RECHECK_PIECES` pieces: false destroys the response (the grant was revoked meanwhile).
  */
-export async function streamPieces(res: ServerResponse, pieces: Iterable<PieceTask>, depth = READ_AHEAD): Promise<void> {
+export async function streamPieces(res: ServerResponse, pieces: Iterable<PieceTask>, depth = READ_AHEAD, granted?: () => Promise<boolean>): Promise<void> {
   const it = pieces[Symbol.iterator]();
   const queue: Promise<Buffer>[] = [];
   const fill = (): void => {
@@ -89,8 +100,14 @@ export async function streamPieces(res: ServerResponse, pieces: Iterable<PieceTa
     }
   };
   fill();
+  let sent = 0;
   for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
     const piece = await p;
+    if (granted && ++sent % RECHECK_PIECES === 0 && !(await granted())) {
+      releasePiece(piece);
+      res.destroy();
+      return;
+    }
     fill();
     if (res.destroyed) return;
     if (!res.write(piece, () => releasePiece(piece))) await drained(res);
@@ -106,7 +123,7 @@ export async function collectRange(view: BlobView, start: number, end: number): 
 }
 
 /** Resolves on `drain`, or when the response is closed or fails (the caller then checks `destroyed`). */
-function drained(res: ServerResponse): Promise<void> {
+export function drained(res: ServerResponse): Promise<void> {
   if (res.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {

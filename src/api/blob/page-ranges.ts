@@ -6,7 +6,13 @@
  * Request:
  * - optional `x-ms-range`/`Range`, 512-aligned; an end past the blob is clamped.
  * - `maxresults` 1..10000 (larger values are capped at 10000, ≤ 0 is 400); without it every range
- *   is returned in one response (what `getPageRanges` and the backup sample expect).
+ *   is returned in one response (what `getPageRanges` and the backup sample expect) — streamed:
+ *   the list is read `STREAM_PAGE` ranges at a time and each part of the XML is written before
+ *   the next is read (chunked, no Content-Length), so memory stays bounded on a fragmented
+ *   multi-TiB disk. A range cut by an internal page boundary is held back and merged, so the
+ *   answer is exactly the one-piece list. A grant revoked meanwhile ends the response (destroyed).
+ * - conditional headers as GET: `If-Match`/`If-Unmodified-Since` not met → 412,
+ *   `If-None-Match`/`If-Modified-Since` met → 304.
  * - `marker`: the `NextMarker` of the previous page (opaque to clients: the next byte offset).
  * - previous snapshot, by header `x-ms-previous-snapshot-url` (a full SAS URL of an older
  *   snapshot of the same family, itself authenticated and readable) or by query `prevsnapshot`
@@ -20,6 +26,7 @@
  * its content, so byte ranges of two VHDX files do not correspond).
  */
 
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { SnapdiskError } from '../../core/errors.js';
 import { tryParseResourceId } from '../../core/ids.js';
 import type { SnapshotRecord } from '../../core/model.js';
@@ -28,7 +35,9 @@ import type { Engine } from '../../engine/engine.js';
 import type { RangePage } from '../../engine/snapshots.js';
 import type { HttpContext } from '../http/context.js';
 import type { AuthDeps } from './auth.js';
-import { authorizeUrl } from './auth.js';
+import { authorizeUrl, stillGranted } from './auth.js';
+import { checkConditions } from './conditions.js';
+import { drained } from './get-blob.js';
 import { blobError } from './errors.js';
 import type { BlobView } from './formats.js';
 import { versionHeaders } from './headers.js';
@@ -36,7 +45,12 @@ import { pageRange, requestedRange } from './ranges.js';
 import type { Span } from './ranges.js';
 
 export const MAX_RESULTS = 10_000;
+/** Ranges read per internal page of a streamed (no `maxresults`) list: about 250 KB of XML. */
+export const STREAM_PAGE = 4096;
 const MARKER_PREFIX = 'sdpl1:';
+const XML_HEAD = '<?xml version="1.0" encoding="utf-8"?><PageList>';
+
+type PageQuery = { start: number; end: number; maxRanges?: number };
 
 /** Handles `comp=pagelist` for `view`. */
 export async function getPageRanges(ctx: HttpContext, deps: AuthDeps, view: BlobView): Promise<void> {
@@ -45,19 +59,70 @@ export async function getPageRanges(ctx: HttpContext, deps: AuthDeps, view: Blob
   const maxRanges = parseMaxResults(ctx.query.get('maxresults'));
   const marker = ctx.query.get('marker');
   const start = marker ? decodeMarker(marker, span) : span.start;
-  const q = { start, end: span.end, ...(maxRanges !== undefined ? { maxRanges } : {}) };
   const previous = await previousSnapshot(ctx, deps, view);
-  const page = previous ? await diffPage(deps.engine, view, previous, q) : await view.dataRanges(q);
-  const body = pageListXml(page);
-  ctx.res.writeHead(200, {
+  const headers: OutgoingHttpHeaders = {
     ...versionHeaders(ctx),
-    'content-type': 'application/xml',
-    'content-length': Buffer.byteLength(body),
     etag: view.properties.etag,
     'last-modified': view.properties.lastModified.toUTCString(),
     'x-ms-blob-content-length': String(view.length),
-  });
-  ctx.res.end(body);
+  };
+  if (checkConditions(ctx, view.properties) === 'not-modified') {
+    ctx.res.writeHead(304, headers);
+    ctx.res.end();
+    return;
+  }
+  const list = (q: PageQuery): Promise<RangePage<DiffRange>> => (previous ? diffPage(deps.engine, view, previous, q) : view.dataRanges(q));
+  if (maxRanges !== undefined) {
+    const body = pageListXml(await list({ start, end: span.end, maxRanges }));
+    ctx.res.writeHead(200, { ...headers, 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+    ctx.res.end(body);
+    return;
+  }
+  await streamPageList(ctx.res, headers, list, { start, end: span.end }, () => stillGranted(deps.engine, view.access.grant.id));
+}
+
+/**
+ * The whole list as XML, written part by part over internal pages of `STREAM_PAGE` ranges (see
+ * the module notes). The first page is read before the headers go out, so its errors are
+ * ordinary error responses; a later failure destroys the response (a short, invalid XML).
+ */
+async function streamPageList(
+  res: ServerResponse,
+  headers: OutgoingHttpHeaders,
+  list: (q: PageQuery) => Promise<RangePage<DiffRange>>,
+  span: { start: number; end: number },
+  granted: () => Promise<boolean>,
+): Promise<void> {
+  let page = await list({ ...span, maxRanges: STREAM_PAGE });
+  res.writeHead(200, { ...headers, 'content-type': 'application/xml' });
+  let part = XML_HEAD;
+  let held: DiffRange | undefined;
+  for (;;) {
+    for (const r of page.ranges) {
+      if (held && held.end === r.start && held.clear === r.clear) {
+        held = { start: held.start, end: r.end, clear: r.clear };
+        continue;
+      }
+      if (held) part += rangeXml(held);
+      held = r;
+    }
+    if (page.next === undefined) break;
+    if (part !== '' && !res.write(part)) await drained(res);
+    part = '';
+    if (res.destroyed) return;
+    if (!(await granted())) {
+      res.destroy();
+      return;
+    }
+    page = await list({ start: page.next, end: span.end, maxRanges: STREAM_PAGE });
+  }
+  if (held) part += rangeXml(held);
+  res.end(`${part}<NextMarker></NextMarker></PageList>`);
+}
+
+function rangeXml(r: DiffRange): string {
+  const tag = r.clear ? 'ClearRange' : 'PageRange';
+  return `<${tag}><Start>${r.start}</Start><End>${r.end - 1}</End></${tag}>`;
 }
 
 /** `maxresults`: undefined when absent; 400 unless a positive integer; capped at 10000. */
@@ -86,15 +151,11 @@ export function decodeMarker(marker: string, span: Span): number {
 
 /** The page-list XML (§5 of the wire contract): inclusive `End`, `NextMarker` empty on the last page. */
 export function pageListXml(page: RangePage<DiffRange>): string {
-  const items = page.ranges.map((r) => {
-    const tag = r.clear ? 'ClearRange' : 'PageRange';
-    return `<${tag}><Start>${r.start}</Start><End>${r.end - 1}</End></${tag}>`;
-  });
   const next = page.next === undefined ? '' : encodeMarker(page.next);
-  return `<?xml version="1.0" encoding="utf-8"?><PageList>${items.join('')}<NextMarker>${next}</NextMarker></PageList>`;
+  return `${XML_HEAD}${page.ranges.map(rangeXml).join('')}<NextMarker>${next}</NextMarker></PageList>`;
 }
 
-async function diffPage(engine: Engine, view: BlobView, previous: SnapshotRecord, q: { start: number; end: number; maxRanges?: number }): Promise<RangePage<DiffRange>> {
+async function diffPage(engine: Engine, view: BlobView, previous: SnapshotRecord, q: PageQuery): Promise<RangePage<DiffRange>> {
   const res = view.access.resource;
   if (res.kind !== 'snapshot') {
     throw blobError(
@@ -164,8 +225,9 @@ async function findSnapshot(engine: Engine, current: SnapshotRecord, name: strin
   if (at === undefined) {
     throw blobError('InvalidQueryParameterValue', `Value '${name}' for query parameter prevsnapshot is not a snapshot uniqueId, resource id or time.`);
   }
-  const all = await engine.snapshots.list({ subscriptionId: current.subscriptionId });
-  return all.find((s) => s.familyId === current.familyId && Date.parse(s.timeCreated) === at);
+  // the family's snapshots only (a few hundred at most), wherever they live now
+  const family = await engine.ctx.catalog.listSnapshots({ familyId: current.familyId });
+  return family.find((s) => Date.parse(s.timeCreated) === at);
 }
 
 /** Milliseconds of an ISO time with up to 7 fractional digits (as blob snapshot ids are written). */

@@ -7,8 +7,13 @@
  *
  * Every check happens before the first byte is written: the disk is in ActiveUpload, the range is
  * 512-aligned, inside the blob and at most 4 MiB, `Content-Length` matches (or, for a chunked
- * body, the body read matches), `Content-MD5` matches. The body (≤ 4 MiB) is read whole first, so
- * a short, long or corrupt body writes nothing.
+ * body, the body read matches), `Content-MD5` or `x-ms-content-crc64` matches. The body (≤ 4 MiB)
+ * is read whole first, so a short, long or corrupt body writes nothing.
+ *
+ * The write itself runs under the disk's lock with the state checked again there
+ * (`Disks.writeUpload`): endGetAccess validates the footer under the same lock, so a Put Page
+ * either lands before that check or is refused (409 `OperationNotAllowed`) after it — never
+ * written into a disk that was already finalised.
  */
 
 import { createHash } from 'node:crypto';
@@ -18,6 +23,7 @@ import type { HttpContext } from '../http/context.js';
 import type { AuthDeps, BlobAccess } from './auth.js';
 import { authorizeUrl } from './auth.js';
 import { checkConditions, checkSequenceNumber } from './conditions.js';
+import { crc64 } from './crc64.js';
 import { blobError } from './errors.js';
 import type { BlobViews, BlobView } from './formats.js';
 import { collectRange } from './get-blob.js';
@@ -38,23 +44,25 @@ export async function putPage(ctx: HttpContext, deps: WriteDeps, access: BlobAcc
   checkSequenceNumber(ctx);
   checkConditions(ctx, view.properties);
   const mode = pageWriteMode(ctx);
+  rejectStructuredBody(ctx);
   const requested = requestedRange(ctx);
   if (!requested) throw blobError('MissingRequiredHeader', 'An HTTP header that is mandatory for this request is not specified: x-ms-range.');
   const span = pageRange(requested, view.length, { closed: true, inside: true, maxLength: MAX_PUT_PAGE_BYTES });
-  const uniqueId = view.access.grant.resourceUniqueId;
-  const handle = await deps.engine.disks.open(uniqueId);
-  let md5: string | undefined;
+  let digests: Digests = {};
+  let body: Buffer | null = null;
   if (mode === 'clear') {
     await readEmptyBody(ctx, 'a clear');
-    await handle.zero(span.start, span.end - span.start);
   } else {
     const source = ctx.header('x-ms-copy-source');
-    const body = source !== undefined ? await readFromSource(ctx, deps, source, span) : await readPageBody(ctx, span);
-    md5 = checkMd5(ctx, body, source !== undefined ? 'x-ms-source-content-md5' : 'content-md5');
-    await handle.write(span.start, body);
+    body = source !== undefined ? await readFromSource(ctx, deps, source, span) : await readPageBody(ctx, span);
+    digests = checkDigests(ctx, body, source !== undefined ? 'x-ms-source-content' : 'content');
   }
-  deps.views.touch(uniqueId);
-  const props = deps.views.properties(access, view.length);
+  // under the disk's lock, in ActiveUpload: before endGetAccess checks the footer, or refused after
+  const data = body;
+  const version = await deps.engine.disks.writeUpload(view.access.grant.resourceUniqueId, (rt) =>
+    data === null ? rt.zero(span.start, span.end - span.start) : rt.write(span.start, data),
+  );
+  const props = deps.views.uploadProperties(access, view.length, version);
   ctx.res.writeHead(201, {
     ...versionHeaders(ctx),
     'content-length': 0,
@@ -62,7 +70,8 @@ export async function putPage(ctx: HttpContext, deps: WriteDeps, access: BlobAcc
     'last-modified': props.lastModified.toUTCString(),
     'x-ms-blob-sequence-number': '0',
     'x-ms-request-server-encrypted': 'true',
-    ...(md5 !== undefined ? { 'content-md5': md5 } : {}),
+    ...(digests.md5 !== undefined ? { 'content-md5': digests.md5 } : {}),
+    ...(digests.crc64 !== undefined ? { 'x-ms-content-crc64': digests.crc64 } : {}),
   });
   ctx.res.end();
 }
@@ -151,15 +160,70 @@ async function readBodyAtMost(ctx: HttpContext, max: number): Promise<Buffer> {
   }
 }
 
-/** Checks an MD5 header against `body`; returns the body's MD5 when the header was given. */
-function checkMd5(ctx: HttpContext, body: Buffer, header: string): string | undefined {
-  const given = ctx.header(header)?.trim();
-  if (given === undefined) return undefined;
-  const actual = createHash('md5').update(body).digest('base64');
-  if (given !== actual) {
-    throw blobError('Md5Mismatch', `The MD5 value specified in the request did not match with the MD5 value calculated by the server (${header} ${given}, computed ${actual}): nothing was written.`);
+interface Digests {
+  md5?: string;
+  crc64?: string;
+}
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Checks the transactional digests of `body` — `<prefix>-md5` and `x-ms-<prefix>-crc64` (Put Page:
+ * `content-md5`, `x-ms-content-crc64`; From URL: the `source-content` pair) — and returns those
+ * given, as computed. Both at once is 400 (Azure refuses it too); a value that is not the base64
+ * of 16 (MD5) or 8 (CRC-64) bytes is 400 `InvalidHeaderValue`; a mismatch is 400 `Md5Mismatch` /
+ * `Crc64Mismatch`. Nothing is written in any of these cases.
+ */
+function checkDigests(ctx: HttpContext, body: Buffer, prefix: 'content' | 'x-ms-source-content'): Digests {
+  const md5Header = prefix === 'content' ? 'content-md5' : 'x-ms-source-content-md5';
+  const crcHeader = `x-ms-${prefix.replace(/^x-ms-/, '')}-crc64`;
+  const md5 = ctx.header(md5Header)?.trim();
+  const crc = ctx.header(crcHeader)?.trim();
+  if (md5 !== undefined && crc !== undefined) {
+    throw blobError('InvalidHeaderValue', `${md5Header} and ${crcHeader} cannot both be given: send one transactional checksum.`);
   }
-  return actual;
+  const out: Digests = {};
+  if (md5 !== undefined) {
+    digestBytes(md5, md5Header, 16);
+    const actual = createHash('md5').update(body).digest('base64');
+    if (md5 !== actual) {
+      throw blobError('Md5Mismatch', `The MD5 value specified in the request did not match with the MD5 value calculated by the server (${md5Header} ${md5}, computed ${actual}): nothing was written.`);
+    }
+    out.md5 = actual;
+  }
+  if (crc !== undefined) {
+    const given = digestBytes(crc, crcHeader, 8);
+    const actual = crc64(body);
+    if (!actual.equals(given)) {
+      throw blobError(
+        'Crc64Mismatch',
+        `The CRC64 value specified in the request did not match with the CRC64 value calculated by the server (${crcHeader} ${crc}, computed ${actual.toString('base64')}; CRC-64/NVME, little-endian, base64): nothing was written.`,
+      );
+    }
+    out.crc64 = actual.toString('base64');
+  }
+  return out;
+}
+
+/** The bytes of a base64 digest header, which must decode to exactly `length` bytes. */
+function digestBytes(value: string, header: string, length: number): Buffer {
+  const bytes = BASE64_RE.test(value) ? Buffer.from(value, 'base64') : Buffer.alloc(0);
+  if (bytes.length !== length || bytes.toString('base64') !== value) {
+    throw blobError('InvalidHeaderValue', `The value '${value}' of ${header} is not valid: it must be the base64 of ${length} bytes.`);
+  }
+  return bytes;
+}
+
+/**
+ * `x-ms-structured-body` (the SDK's "StorageCrc64" upload checksum: the body is framed with CRCs
+ * per segment) is not supported: refused rather than written as if the framing were data.
+ */
+function rejectStructuredBody(ctx: HttpContext): void {
+  const value = ctx.header('x-ms-structured-body');
+  if (value === undefined) return;
+  throw blobError('UnsupportedHeader', `x-ms-structured-body '${value}' is not supported here: send the page as a plain body, with x-ms-content-crc64 or Content-MD5 to check it.`, {
+    hint: "With @azure/storage-blob, leave uploadContentChecksumAlgorithm unset (or 'Customized') and pass transactionalContentCrc64 instead.",
+  });
 }
 
 /** Put Page From URL: the bytes of `x-ms-source-range` of another SAS URL of this server. */

@@ -5,8 +5,10 @@
  *
  * - Reads (`readRange`): an end past the blob is clamped (nbdkit-curl asks one byte past the end);
  *   a start at or past the end is 416 `InvalidRange` with `Content-Range: bytes *\/N`.
- * - Page operations (`pageRange`): start and end+1 must be multiples of 512 (400
- *   `InvalidPageRange`); Put Page also needs a closed range inside the blob and at most 4 MiB.
+ * - Page operations (`pageRange`): start and end+1 must be multiples of 512, and the range must
+ *   start inside the blob (Put Page: lie inside it) — else 416 `InvalidPageRange`, the status
+ *   and code Azure answers for both (its error table; uploadPages past the size fails with
+ *   InvalidPageRange). Put Page also needs a closed range of at most 4 MiB.
  * - Malformed values, suffix ranges (`bytes=-n`) and multiple ranges are 400 `InvalidHeaderValue`:
  *   serving a whole multi-GiB blob in answer to a range we could not read would be worse.
  */
@@ -83,11 +85,11 @@ export function pageRange(r: RequestedRange, total: number, rules: PageRangeRule
   if (r.first % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0) {
     throw blobError(
       'InvalidPageRange',
-      `The page range ${r.first}-${r.last ?? ''} is invalid: the start offset must be a multiple of ${PAGE_SIZE} and the end offset a multiple of ${PAGE_SIZE} minus 1 (pages are aligned to a 512-byte boundary).`,
+      `The page range specified is invalid: ${r.first}-${r.last ?? ''}: the start offset must be a multiple of ${PAGE_SIZE} and the end offset a multiple of ${PAGE_SIZE} minus 1 (pages are aligned to a 512-byte boundary).`,
     );
   }
   if (r.first >= total || (rules.inside && end > total)) {
-    throw blobError('InvalidRange', `The page range ${r.first}-${end - 1} is outside the ${total}-byte blob.`, {
+    throw blobError('InvalidPageRange', `The page range specified is invalid: ${r.first}-${end - 1} is outside the ${total}-byte blob.`, {
       headers: { 'content-range': `bytes */${total}` },
     });
   }

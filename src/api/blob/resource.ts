@@ -1,8 +1,8 @@
 /**
  * @module api/blob/resource
  * The bytes of the resource behind a grant, whatever it is: a snapshot (through the engine's
- * snapshot reads and page lists) or a disk (through a `DiskHandle`; page lists computed from its
- * block extents). `formats.ts` then wraps these bytes into a VHD, a VHDX or the raw upload area.
+ * snapshot reads and page lists) or a disk (through a `DiskHandle`; page lists from the runs of
+ * its allocation bitmap). `formats.ts` then wraps these bytes into a VHD, a VHDX or the raw upload area.
  *
  * `RangeCollector` is the one place ranges are merged and paged: adjacent ranges of the same kind
  * merge, and once `max` ranges are held the next unmergeable range ends the page, its start being
@@ -28,7 +28,7 @@ export interface ResourceData {
   allocated(q: RangeQuery): Promise<RangePage<ByteRange>>;
 }
 
-/** Bytes a disk extent scan covers per call (4096 blocks: a few ms, a small array). */
+/** Bytes a disk extent scan (hydrating disks) covers per call (4096 blocks: a few ms, a small array). */
 const EXTENT_WINDOW = 4096 * BLOCK_SIZE;
 
 /** Opens the data of `resource`. A disk is opened through `engine.disks.open` (no attach). */
@@ -41,7 +41,7 @@ export async function openResourceData(engine: Engine, resource: BlobResource): 
       allocated: (q) => engine.snapshots.allocatedRanges(s, q),
     };
   }
-  const handle = await engine.disks.open(resource.disk.uniqueId);
+  const handle = await engine.disks.open(resource.disk.uniqueId, resource.disk);
   return {
     size: handle.sizeBytes,
     read: (offset, length) => pooledRead(length, (into) => handle.readInto(into, offset)),
@@ -77,11 +77,21 @@ export function releasePiece(piece: Buffer): void {
   sharedPool.release(buf);
 }
 
-/** Allocated ranges of a disk from its block extents, scanned window by window. */
+/**
+ * Allocated ranges of a disk: the runs of its allocation bitmap (`allocatedRuns`, cost follows
+ * the runs); a disk still hydrating has base blocks outside the bitmap and is scanned from its
+ * block extents window by window instead.
+ */
 async function diskAllocated(handle: DiskHandle, q: RangeQuery): Promise<RangePage<ByteRange>> {
   const start = Math.max(0, q.start ?? 0);
   const end = Math.min(handle.sizeBytes, q.end ?? handle.sizeBytes);
   const out = new RangeCollector(q.maxRanges ?? Infinity);
+  if (start >= end) return out.page();
+  const fromBlock = Math.floor(start / BLOCK_SIZE);
+  const toBlock = Math.ceil(end / BLOCK_SIZE);
+  const add = (first: number, last: number): boolean =>
+    out.add({ start: Math.max(start, first * BLOCK_SIZE), end: Math.min(end, last * BLOCK_SIZE), clear: false });
+  if (handle.allocatedRuns(fromBlock, toBlock, add)) return out.page();
   for (let pos = start; pos < end; ) {
     const windowEnd = Math.min(end, (Math.floor(pos / EXTENT_WINDOW) + 1) * EXTENT_WINDOW);
     for (const x of await handle.extents(pos, windowEnd - pos)) {

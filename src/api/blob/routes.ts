@@ -57,7 +57,7 @@ async function read(ctx: HttpContext, deps: WriteDeps): Promise<void> {
   const view = await deps.views.open(access);
   if (comp === 'pagelist') return getPageRanges(ctx, deps, view);
   if (ctx.method === 'HEAD') return headBlob(ctx, view);
-  return getBlob(ctx, view);
+  return getBlob(ctx, deps, view);
 }
 
 async function write(ctx: HttpContext, deps: WriteDeps): Promise<void> {
