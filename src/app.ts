@@ -23,7 +23,7 @@ import { openSqliteCatalog } from './catalog/sqlite/sqlite-catalog.js';
 import { FsBlobStore } from './chunks/fs/fs-blob-store.js';
 import { PackedChunkStore } from './chunks/packed-chunk-store.js';
 import type { SnapdiskConfig } from './config/config.js';
-import { defaultConfig } from './config/config.js';
+import { defaultConfig, resolveNodeId } from './config/config.js';
 import type { ChunkStore, Clock } from './core/ports.js';
 import { systemClock } from './core/ports.js';
 import type { Logger } from './engine/context.js';
@@ -75,7 +75,13 @@ export async function openEngine(opts: OpenEngineOptions): Promise<OpenedEngine>
     volumes,
     config: { ...config, ...(opts.gcGraceMs !== undefined ? { gcGraceMs: opts.gcGraceMs } : {}) },
     clock: opts.clock ?? systemClock,
-    node: opts.node ?? { id: config.node.id, url: config.node.url, nbd: null, leaseMs: config.node.leaseSeconds * 1000 },
+    node: opts.node ?? {
+      id: resolveNodeId(config),
+      url: config.node.url,
+      nbd: null,
+      leaseMs: config.node.leaseSeconds * 1000,
+      ...(config.node.lostAfterSeconds !== null ? { lostAfterMs: config.node.lostAfterSeconds * 1000 } : {}),
+    },
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   return { engine, chunkStores, volumes };

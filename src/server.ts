@@ -16,7 +16,7 @@
  */
 import { join } from 'node:path';
 import { openEngine } from './app.js';
-import { loadConfig } from './config/config.js';
+import { loadConfig, resolveNodeId } from './config/config.js';
 import type { SnapdiskConfig } from './config/config.js';
 import type { Logger } from './engine/context.js';
 import type { Engine } from './engine/engine.js';
@@ -105,6 +105,7 @@ export async function startSnapdisk(options: SnapdiskOptions): Promise<RunningSe
   const host = options.host ?? '127.0.0.1';
   if (process.env.SNAPDISK_NODE_ID) config.node = { ...config.node, id: process.env.SNAPDISK_NODE_ID };
   if (process.env.SNAPDISK_NODE_URL) config.node = { ...config.node, url: process.env.SNAPDISK_NODE_URL };
+  config.node = { ...config.node, id: resolveNodeId(config, options.httpsPort ?? DEFAULT_PORTS.https) };
   const { engine } = await openEngine({
     dataDir: options.dataDir,
     config,

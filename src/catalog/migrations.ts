@@ -203,6 +203,24 @@ CREATE TABLE disk_leases (
 ALTER TABLE jobs ADD COLUMN node_id TEXT;
 `,
   },
+  {
+    version: 4,
+    name: 'job claims by lane, node incarnations, copying points',
+    // lane = jobLane(kind, target) of core/ports.ts; open jobs of families ("<uuid>:<point>") are
+    // backfilled in SQL (family ids are UUIDs)
+    sql: `
+ALTER TABLE jobs ADD COLUMN lane TEXT;
+UPDATE jobs SET lane = kind || '|' || CASE
+    WHEN length(target) > 37 AND substr(target, 37, 1) = ':' THEN substr(target, 1, 36)
+    ELSE target END
+  WHERE state IN ('queued', 'running');
+CREATE INDEX jobs_by_lane ON jobs (lane, id);
+CREATE INDEX jobs_by_kind ON jobs (kind, state, updated_at);
+ALTER TABLE nodes ADD COLUMN incarnation TEXT;
+CREATE INDEX disk_leases_by_expiry ON disk_leases (expires_at);
+CREATE INDEX points_by_state ON points (state);
+`,
+  },
 ];
 
 function render(sql: string, dialect: Dialect): string {

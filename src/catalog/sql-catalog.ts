@@ -21,7 +21,8 @@ import type {
   SnapshotRecord,
   Subscription,
 } from '../core/model.js';
-import type { Catalog, EntryRow, Lease, NewChunk, NewEntry, NodeInfo, PackRecord } from '../core/ports.js';
+import type { Catalog, EntryRow, JobClaimRequest, Lease, NewChunk, NewEntry, NodeInfo, PackRecord } from '../core/ports.js';
+import { jobLane } from '../core/ports.js';
 import { SnapdiskError } from '../core/errors.js';
 import type { SqlClient, SqlValue } from './sql-client.js';
 
@@ -74,6 +75,7 @@ interface JobRow {
   error: string | null;
   created_at: string;
   updated_at: string;
+  node_id?: string | null;
 }
 
 interface GrantRow {
@@ -149,8 +151,21 @@ function toJob(r: JobRow): Job {
     error: r.error,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    nodeId: r.node_id ?? null,
   };
 }
+
+/** A released lease: expired at the epoch, never mistaken for a node that stopped renewing. */
+const RELEASED = new Date(0).toISOString();
+
+interface LeaseRow {
+  disk_id: string;
+  node_id: string;
+  epoch: number;
+  expires_at: string;
+}
+
+const toLease = (r: LeaseRow): Lease => ({ diskId: r.disk_id, nodeId: r.node_id, epoch: Number(r.epoch), expiresAt: r.expires_at });
 
 function toGrant(r: GrantRow): Grant {
   return {
@@ -399,6 +414,22 @@ export class SqlCatalog implements Catalog {
       'INSERT INTO families (id, region, disk_id, base_family_id, base_point, created_at, replica_of) VALUES (?, ?, ?, ?, ?, ?, ?)',
       [f.id, f.region, f.diskId, f.baseFamilyId, f.basePoint, f.createdAt, f.replicaOf ?? null],
     );
+  }
+
+  async countRegionCopies(subscriptionId: string, region: string): Promise<number> {
+    const r = await this.db.get<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM points p
+       JOIN families f ON f.id = p.family_id
+       JOIN snapshots s ON s.family_id = p.family_id AND s.point = p.seq
+       WHERE p.state = 'copying' AND f.replica_of IS NOT NULL AND f.region = ? AND s.subscription_id = ? AND s.deleted_at IS NULL`,
+      [region, key(subscriptionId)],
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async copyingPoints(): Promise<Point[]> {
+    const rows = await this.db.all<PointRow>("SELECT * FROM points WHERE state = 'copying' ORDER BY family_id, seq");
+    return rows.map(toPoint);
   }
 
   async getReplicaFamily(sourceFamilyId: string, region: string): Promise<string | null> {
@@ -740,29 +771,34 @@ export class SqlCatalog implements Catalog {
 
   async heartbeat(node: NodeInfo): Promise<void> {
     await this.db.run(
-      `INSERT INTO nodes (id, url, nbd, heartbeat_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET url = excluded.url, nbd = excluded.nbd, heartbeat_at = excluded.heartbeat_at`,
-      [node.id, node.url, node.nbd, node.heartbeatAt],
+      `INSERT INTO nodes (id, url, nbd, heartbeat_at, incarnation) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET url = excluded.url, nbd = excluded.nbd, heartbeat_at = excluded.heartbeat_at,
+         incarnation = excluded.incarnation`,
+      [node.id, node.url, node.nbd, node.heartbeatAt, node.incarnation ?? null],
     );
   }
 
   async getNode(id: string): Promise<NodeInfo | null> {
-    const r = await this.db.get<{ id: string; url: string | null; nbd: string | null; heartbeat_at: string }>('SELECT * FROM nodes WHERE id = ?', [id]);
-    return r ? { id: r.id, url: r.url, nbd: r.nbd, heartbeatAt: r.heartbeat_at } : null;
+    const r = await this.db.get<{ id: string; url: string | null; nbd: string | null; heartbeat_at: string; incarnation: string | null }>(
+      'SELECT * FROM nodes WHERE id = ?',
+      [id],
+    );
+    return r ? { id: r.id, url: r.url, nbd: r.nbd, heartbeatAt: r.heartbeat_at, incarnation: r.incarnation ?? null } : null;
   }
 
   async acquireLease(diskId: string, nodeId: string, expiresAt: Date, now: Date): Promise<Lease | null> {
-    const row = await this.db.get<{ disk_id: string; node_id: string; epoch: number; expires_at: string }>(
+    // a renewal keeps the epoch; taking the lease anew (other node, expired, released) bumps it
+    const row = await this.db.get<LeaseRow>(
       `INSERT INTO disk_leases (disk_id, node_id, epoch, expires_at) VALUES (?, ?, 1, ?)
        ON CONFLICT (disk_id) DO UPDATE SET
-         epoch = disk_leases.epoch + CASE WHEN disk_leases.node_id = excluded.node_id THEN 0 ELSE 1 END,
+         epoch = disk_leases.epoch + CASE WHEN disk_leases.node_id = excluded.node_id AND disk_leases.expires_at >= ? THEN 0 ELSE 1 END,
          node_id = excluded.node_id,
          expires_at = excluded.expires_at
        WHERE disk_leases.node_id = excluded.node_id OR disk_leases.expires_at < ?
        RETURNING *`,
-      [diskId, nodeId, expiresAt.toISOString(), now.toISOString()],
+      [diskId, nodeId, expiresAt.toISOString(), now.toISOString(), now.toISOString()],
     );
-    return row ? { diskId: row.disk_id, nodeId: row.node_id, epoch: Number(row.epoch), expiresAt: row.expires_at } : null;
+    return row ? toLease(row) : null;
   }
 
   async renewLeases(nodeId: string, diskIds: ReadonlyArray<string>, expiresAt: Date): Promise<Set<string>> {
@@ -770,8 +806,8 @@ export class SqlCatalog implements Catalog {
     for (let i = 0; i < diskIds.length; i += 500) {
       const part = diskIds.slice(i, i + 500);
       const rows = await this.db.all<{ disk_id: string }>(
-        `UPDATE disk_leases SET expires_at = ? WHERE node_id = ? AND disk_id IN (${placeholders(part.length)}) RETURNING disk_id`,
-        [expiresAt.toISOString(), nodeId, ...part],
+        `UPDATE disk_leases SET expires_at = ? WHERE node_id = ? AND expires_at > ? AND disk_id IN (${placeholders(part.length)}) RETURNING disk_id`,
+        [expiresAt.toISOString(), nodeId, RELEASED, ...part],
       );
       for (const r of rows) held.add(r.disk_id);
     }
@@ -779,34 +815,30 @@ export class SqlCatalog implements Catalog {
   }
 
   async getLease(diskId: string): Promise<Lease | null> {
-    const r = await this.db.get<{ disk_id: string; node_id: string; epoch: number; expires_at: string }>('SELECT * FROM disk_leases WHERE disk_id = ?', [diskId]);
-    return r ? { diskId: r.disk_id, nodeId: r.node_id, epoch: Number(r.epoch), expiresAt: r.expires_at } : null;
+    const r = await this.db.get<LeaseRow>('SELECT * FROM disk_leases WHERE disk_id = ?', [diskId]);
+    return r ? toLease(r) : null;
   }
 
   async releaseLease(diskId: string, nodeId: string): Promise<void> {
-    await this.db.run('DELETE FROM disk_leases WHERE disk_id = ? AND node_id = ?', [diskId, nodeId]);
+    await this.db.run('UPDATE disk_leases SET expires_at = ? WHERE disk_id = ? AND node_id = ?', [RELEASED, diskId, nodeId]);
   }
 
   async holdsLease(diskId: string, nodeId: string, epoch: number): Promise<boolean> {
-    const r = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM disk_leases WHERE disk_id = ? AND node_id = ? AND epoch = ?', [
-      diskId,
-      nodeId,
-      epoch,
-    ]);
-    return Number(r?.n ?? 0) === 1;
+    // FOR SHARE: a node taking the lease over (an UPDATE of this row) waits for our commit
+    const lock = this.db.dialect === 'postgres' ? ' FOR SHARE' : '';
+    const r = await this.db.get<{ n: number }>(
+      `SELECT 1 AS n FROM disk_leases WHERE disk_id = ? AND node_id = ? AND epoch = ? AND expires_at > ?${lock}`,
+      [diskId, nodeId, epoch, RELEASED],
+    );
+    return r !== undefined;
   }
 
-  async setJobOwner(jobId: number, from: string | null, to: string): Promise<boolean> {
-    const r =
-      from === null
-        ? await this.db.run('UPDATE jobs SET node_id = ? WHERE id = ? AND node_id IS NULL', [to, jobId])
-        : await this.db.run('UPDATE jobs SET node_id = ? WHERE id = ? AND node_id = ?', [to, jobId, from]);
-    return r.changes === 1;
-  }
-
-  async jobOwner(jobId: number): Promise<string | null> {
-    const r = await this.db.get<{ node_id: string | null }>('SELECT node_id FROM jobs WHERE id = ?', [jobId]);
-    return r?.node_id ?? null;
+  async lapsedLeases(before: Date, limit: number): Promise<Lease[]> {
+    const rows = await this.db.all<LeaseRow>(
+      'SELECT * FROM disk_leases WHERE expires_at < ? AND expires_at > ? ORDER BY expires_at LIMIT ?',
+      [before.toISOString(), RELEASED, limit],
+    );
+    return rows.map(toLease);
   }
 
   // -- jobs -------------------------------------------------------------------------------------
@@ -816,9 +848,9 @@ export class SqlCatalog implements Catalog {
     const now = at.toISOString();
     // one statement: two nodes enqueueing the same work at once get the same open job
     const row = await this.db.get<JobRow>(
-      `INSERT INTO jobs (kind, target, state, payload, attempts, error, open_key, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, 0, NULL, ?, ?, ?) ON CONFLICT (open_key) DO NOTHING RETURNING *`,
-      [kind, target, JSON.stringify(payload), openKey, now, now],
+      `INSERT INTO jobs (kind, target, state, payload, attempts, error, open_key, lane, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, 0, NULL, ?, ?, ?, ?) ON CONFLICT (open_key) DO NOTHING RETURNING *`,
+      [kind, target, JSON.stringify(payload), openKey, jobLane(kind, target), now, now],
     );
     if (row) return toJob(row);
     const existing = await this.db.get<JobRow>('SELECT * FROM jobs WHERE open_key = ?', [openKey]);
@@ -826,8 +858,111 @@ export class SqlCatalog implements Catalog {
     return toJob(existing);
   }
 
+  async enqueueJobIfDue(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date, doneSince: Date): Promise<Job | null> {
+    const openKey = `${kind}|${target}`;
+    const now = at.toISOString();
+    // (the WHERE also tells SQLite's parser that ON CONFLICT is the upsert, not a join)
+    const row = await this.db.get<JobRow>(
+      `INSERT INTO jobs (kind, target, state, payload, attempts, error, open_key, lane, created_at, updated_at)
+       SELECT ?, ?, 'queued', ?, 0, NULL, ?, ?, ?, ?
+       WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = ? AND state = 'done' AND updated_at >= ?)
+       ON CONFLICT (open_key) DO NOTHING RETURNING *`,
+      [kind, target, JSON.stringify(payload), openKey, jobLane(kind, target), now, now, kind, doneSince.toISOString()],
+    );
+    if (row) return toJob(row);
+    const existing = await this.db.get<JobRow>('SELECT * FROM jobs WHERE open_key = ?', [openKey]);
+    return existing ? toJob(existing) : null;
+  }
+
+  async lastJobDone(kind: JobKind): Promise<string | null> {
+    const r = await this.db.get<{ t: string | null }>("SELECT MAX(updated_at) AS t FROM jobs WHERE kind = ? AND state = 'done'", [kind]);
+    return r?.t ?? null;
+  }
+
   async openJobs(): Promise<Job[]> {
     const rows = await this.db.all<JobRow>("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
+    return rows.map(toJob);
+  }
+
+  async claimJobs(c: JobClaimRequest): Promise<Job[]> {
+    const params: SqlValue[] = [c.nodeId, c.at.toISOString(), c.staleBefore.toISOString(), c.reclaimOwn ? c.nodeId : null];
+    let filter = '';
+    if (c.kinds) {
+      if (c.kinds.length === 0) return [];
+      filter += ` AND j.kind IN (${placeholders(c.kinds.length)})`;
+      params.push(...c.kinds);
+    }
+    if (c.lanes) {
+      if (c.lanes.length === 0) return [];
+      filter += ` AND j.lane IN (${placeholders(c.lanes.length)})`;
+      params.push(...c.lanes);
+    }
+    params.push(c.limit);
+    // SKIP LOCKED: a row another node is claiming right now is left to it, without waiting
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const rows = await this.db.all<JobRow>(
+      `UPDATE jobs SET state = 'running', attempts = attempts + 1, node_id = ?, updated_at = ?
+       WHERE id IN (
+         SELECT j.id FROM jobs j
+         WHERE j.state IN ('queued', 'running')
+           AND (j.state = 'queued' OR j.updated_at < ? OR j.node_id = ?)
+           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.lane = j.lane AND o.id < j.id AND o.state IN ('queued', 'running'))${filter}
+         ORDER BY j.id LIMIT ?${lock})
+       RETURNING *`,
+      params,
+    );
+    return rows.map(toJob).sort((a, b) => a.id - b.id);
+  }
+
+  async renewJobClaims(nodeId: string, claims: ReadonlyArray<{ id: number; fence: number }>, at: Date): Promise<Set<number>> {
+    const held = new Set<number>();
+    for (let i = 0; i < claims.length; i += 200) {
+      const part = claims.slice(i, i + 200);
+      const rows = await this.db.all<{ id: number }>(
+        `UPDATE jobs SET updated_at = ? WHERE node_id = ? AND state = 'running' AND (${part.map(() => '(id = ? AND attempts = ?)').join(' OR ')})
+         RETURNING id`,
+        [at.toISOString(), nodeId, ...part.flatMap((c) => [c.id, c.fence])],
+      );
+      for (const r of rows) held.add(Number(r.id));
+    }
+    return held;
+  }
+
+  async touchClaimedJob(id: number, fence: number, payload: Record<string, unknown>, at: Date): Promise<boolean> {
+    const r = await this.db.run("UPDATE jobs SET payload = ?, updated_at = ? WHERE id = ? AND attempts = ? AND state = 'running'", [
+      JSON.stringify(payload),
+      at.toISOString(),
+      id,
+      fence,
+    ]);
+    return r.changes === 1;
+  }
+
+  async finishClaimedJob(id: number, fence: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<boolean> {
+    const r = await this.db.run(
+      "UPDATE jobs SET state = ?, error = ?, open_key = NULL, updated_at = ? WHERE id = ? AND attempts = ? AND state = 'running'",
+      [state, error, at.toISOString(), id, fence],
+    );
+    return r.changes === 1;
+  }
+
+  async releaseClaimedJob(id: number, fence: number, at: Date): Promise<boolean> {
+    const r = await this.db.run(
+      "UPDATE jobs SET state = 'queued', node_id = NULL, updated_at = ? WHERE id = ? AND attempts = ? AND state = 'running'",
+      [at.toISOString(), id, fence],
+    );
+    return r.changes === 1;
+  }
+
+  async staleJobs(kinds: ReadonlyArray<JobKind>, staleBefore: Date, limit: number): Promise<Job[]> {
+    if (kinds.length === 0) return [];
+    const rows = await this.db.all<JobRow>(
+      `SELECT * FROM jobs j
+       WHERE j.state IN ('queued', 'running') AND j.updated_at < ? AND j.kind IN (${placeholders(kinds.length)})
+         AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.lane = j.lane AND o.id < j.id AND o.state IN ('queued', 'running'))
+       ORDER BY j.id LIMIT ?`,
+      [staleBefore.toISOString(), ...kinds, limit],
+    );
     return rows.map(toJob);
   }
 

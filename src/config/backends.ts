@@ -133,11 +133,24 @@ export function secretFromEnv(name: string | undefined, what: string): string | 
   return v;
 }
 
-export function parseNode(value: unknown): { id: string; url: string | null; leaseSeconds: number } {
-  const obj = checkFields('node', value, { id: 'string', url: 'string', leaseSeconds: 'number' }, ['id']);
-  const id = obj.id as string;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) fail(`"node.id" must be 1-64 letters, digits, '.', '_' or '-', not ${JSON.stringify(id)}`);
+export interface NodeConfig {
+  /** Null: `resolveNodeId` picks one ("local" on SQLite, the host name and port on PostgreSQL). */
+  id: string | null;
+  url: string | null;
+  leaseSeconds: number;
+  /** A node silent this long is lost: the heads only it had are reported lost (default 10 leases). */
+  lostAfterSeconds: number | null;
+}
+
+export const NODE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function parseNode(value: unknown): NodeConfig {
+  const obj = checkFields('node', value, { id: 'string', url: 'string', leaseSeconds: 'number', lostAfterSeconds: 'number' }, []);
+  const id = (obj.id as string | undefined) ?? null;
+  if (id !== null && !NODE_ID_RE.test(id)) fail(`"node.id" must be 1-64 letters, digits, '.', '_' or '-', not ${JSON.stringify(id)}`);
   const lease = (obj.leaseSeconds as number | undefined) ?? 30;
   if (!(lease >= 1)) fail('"node.leaseSeconds" must be at least 1');
-  return { id, url: (obj.url as string | undefined) ?? null, leaseSeconds: lease };
+  const lost = (obj.lostAfterSeconds as number | undefined) ?? null;
+  if (lost !== null && !(lost >= lease)) fail(`"node.lostAfterSeconds" must be at least the lease time (${lease} s)`);
+  return { id, url: (obj.url as string | undefined) ?? null, leaseSeconds: lease, lostAfterSeconds: lost };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SnapdiskError } from '../core/errors.js';
-import { defaultConfig, parseConfig } from './config.js';
+import { hostname } from 'node:os';
+import { defaultConfig, parseConfig, resolveNodeId } from './config.js';
 
 const message = (fn: () => unknown): string => {
   try {
@@ -48,5 +49,18 @@ describe('config', () => {
     expect(c.chunkStoreRetry).toEqual({ attempts: 3, baseDelayMs: 100, maxDelayMs: 5000 });
     expect(message(() => parseConfig({ regions: { eastus: { zones: ['1'], chunkStores: { '9': { kind: 'fs', path: '/x' } } } } }))).toContain('names no zone');
     expect(message(() => parseConfig({ regions: { eastus: { zones: ['1'], chunkStores: { '1': { kind: 's3' } } } } }))).toContain('bucket');
+  });
+
+  it('node identity: an explicit id wins; "local" on SQLite; host name and port on PostgreSQL', () => {
+    expect(resolveNodeId(parseConfig({}))).toBe('local');
+    expect(resolveNodeId(parseConfig({ node: { id: 'n1' }, catalog: { kind: 'postgres', url: 'postgres://h/db' } }), 8443)).toBe('n1');
+    const pg = parseConfig({ catalog: { kind: 'postgres', url: 'postgres://h/db' } });
+    const id = resolveNodeId(pg, 8443);
+    expect(id).toMatch(/^[a-z0-9_.-]+-8443$/);
+    expect(id.startsWith(hostname().toLowerCase().slice(0, 5).replace(/[^a-z0-9_.-]/g, '-'))).toBe(true);
+    expect(resolveNodeId(pg, 0)).not.toContain('-0');
+    expect(parseConfig({ node: { leaseSeconds: 10, lostAfterSeconds: 120 } }).node).toEqual({ id: null, url: null, leaseSeconds: 10, lostAfterSeconds: 120 });
+    expect(message(() => parseConfig({ node: { id: 'a b' } }))).toContain('node.id');
+    expect(message(() => parseConfig({ node: { leaseSeconds: 30, lostAfterSeconds: 5 } }))).toContain('lostAfterSeconds');
   });
 });

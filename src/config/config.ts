@@ -6,10 +6,11 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { SnapdiskError } from '../core/errors.js';
 import { DEFAULT_LIMITS, DEFAULT_REGIONS, type Limits, type RegionConfig } from '../core/rules.js';
-import { parseCatalog, parseChunkStore, parseNode, parseRetry } from './backends.js';
-import type { CatalogConfig, ChunkStoreConfig, RetryConfig } from './backends.js';
+import { NODE_ID_RE, parseCatalog, parseChunkStore, parseNode, parseRetry } from './backends.js';
+import type { CatalogConfig, ChunkStoreConfig, NodeConfig, RetryConfig } from './backends.js';
 
 export interface SnapdiskConfig {
   regions: Record<string, RegionConfig>;
@@ -23,7 +24,7 @@ export interface SnapdiskConfig {
   /** Where disk heads live (default DATA/volumes): a node's local disk, or storage nodes share. */
   volumesPath: string | null;
   /** This node, when several share the catalog: id, advertised HTTPS URL, lease time. */
-  node: { id: string; url: string | null; leaseSeconds: number };
+  node: NodeConfig;
 }
 
 export function defaultConfig(): SnapdiskConfig {
@@ -34,7 +35,7 @@ export function defaultConfig(): SnapdiskConfig {
     catalog: { kind: 'sqlite' },
     chunkStores: {},
     chunkStoreRetry: { attempts: 5, baseDelayMs: 100, maxDelayMs: 5000 },
-    node: { id: 'local', url: null, leaseSeconds: 30 },
+    node: { id: null, url: null, leaseSeconds: 30, lostAfterSeconds: null },
     volumesPath: null,
   };
 }
@@ -111,6 +112,19 @@ function parseLimits(value: unknown, source: string): Limits {
     limits[k as keyof Limits] = v;
   }
   return limits;
+}
+
+/**
+ * This node's id: `node.id` when set; otherwise "local" on the embedded SQLite catalog (one node)
+ * and, on a shared PostgreSQL catalog, the host name and HTTPS port ("db-7-8443"), so that two
+ * nodes never share an id by default (a duplicate live id is refused at start-up anyway).
+ */
+export function resolveNodeId(config: Pick<SnapdiskConfig, 'node' | 'catalog'>, httpsPort?: number): string {
+  if (config.node.id) return config.node.id;
+  if (config.catalog.kind === 'sqlite') return 'local';
+  const host = hostname().toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').slice(0, 50) || 'node';
+  const id = httpsPort ? `${host}-${httpsPort}` : host; // (port 0: an ephemeral port, not known yet)
+  return NODE_ID_RE.test(id) ? id : 'node';
 }
 
 /** Reads the config file if it exists; defaults otherwise. */

@@ -107,10 +107,23 @@ export interface DiskRecord extends ResourceKey {
   hydrationTotalBlocks: number;
   hydrationDoneBlocks: number;
   /**
+   * Several nodes: the head (live data) was on a node that stopped, and no running node can reach
+   * it; the disk shows `provisioningState: Failed` until that node serves it again.
+   */
+  headLost?: HeadLost | null;
+  /**
    * Upload disks: bumped (persisted) before the first Put Page of each loading of the disk's
    * runtime, so the page blob's ETags never repeat across restarts and nodes (absent: 0).
    */
   writeGeneration?: number;
+}
+
+export interface HeadLost {
+  /** The node that last served the disk. */
+  node: string;
+  /** When the loss was declared. */
+  since: string;
+  message: string;
 }
 
 export interface CopyCompletionError {
@@ -222,7 +235,7 @@ export interface OperationRecord {
   error: { code: string; message: string } | null;
 }
 
-export type JobKind = 'snapshot-copy' | 'hydrate' | 'gc' | 'delete-group' | 'region-copy';
+export type JobKind = 'snapshot-copy' | 'hydrate' | 'gc' | 'scrub' | 'delete-group' | 'region-copy';
 
 export interface Job {
   id: number;
@@ -231,8 +244,11 @@ export interface Job {
   target: string;
   state: 'queued' | 'running' | 'done' | 'failed';
   payload: Record<string, unknown>;
+  /** Times the job was claimed; the current claim's fencing token (see JobCatalog). */
   attempts: number;
   error: string | null;
   createdAt: string;
   updatedAt: string;
+  /** The node holding the claim (several nodes), null when none does. */
+  nodeId?: string | null;
 }

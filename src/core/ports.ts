@@ -315,8 +315,19 @@ export interface MapCatalog {
   deletePointEntries(familyId: string, point: number): Promise<void>;
   /** Sum of raw bytes of non-zero newest entries in (afterPoint, upToPoint]. */
   changedBytes(familyId: string, afterPoint: number, upToPoint: number): Promise<number>;
-  /** Chunk ids among `ids` that still exist (a sweep may have removed a dedup hit). */
+  /**
+   * Chunk ids among `ids` that still exist (a sweep may have removed a dedup hit). Inside a
+   * transaction the rows are locked against GC (`FOR SHARE`) where the database can.
+   */
   existingChunks(ids: ReadonlyArray<number>): Promise<Set<number>>;
+  /**
+   * Cross-region copies (CopyStart) of a subscription still copying into `region`, in one query.
+   * Inside a transaction, calls for the same subscription and region are serialised where the
+   * database needs it (PostgreSQL), so a limit check and the insert after it are atomic.
+   */
+  countRegionCopies(subscriptionId: string, region: string): Promise<number>;
+  /** Every point still copying (start-up: background work whose job ended or vanished). */
+  copyingPoints(): Promise<Point[]>;
 }
 
 export interface GcCatalog {
@@ -333,10 +344,69 @@ export interface GcCatalog {
   entriesUsingChunks(ids: ReadonlyArray<number>): Promise<Array<{ familyId: string; point: number; block: number; chunkId: number }>>;
 }
 
+/**
+ * The lane of a job: the jobs of one lane run one at a time, in creation order, on one node at a
+ * time. A target `F:n` (point n of family F) shares the lane of F with the other points of F;
+ * any other target is a lane of its own.
+ */
+export function jobLane(kind: JobKind, target: string): string {
+  const i = target.lastIndexOf(':');
+  return i > 0 && /^\d+$/.test(target.slice(i + 1)) ? `${kind}|${target.slice(0, i)}` : `${kind}|${target}`;
+}
+
+/** One claim pass of a node (see `JobCatalog.claimJobs`). */
+export interface JobClaimRequest {
+  nodeId: string;
+  at: Date;
+  /** Claims not renewed since this instant are stale: their node is presumed dead or stalled. */
+  staleBefore: Date;
+  limit: number;
+  /** Only jobs of these kinds. */
+  kinds?: ReadonlyArray<JobKind>;
+  /** Only jobs of these lanes (`jobLane`). */
+  lanes?: ReadonlyArray<string>;
+  /** Also take back this node's own running jobs (start-up: the previous process is gone). */
+  reclaimOwn?: boolean;
+}
+
+/**
+ * Background jobs as catalog rows, claimed by one node at a time (several nodes share a catalog).
+ * A claim sets `state = 'running'`, the node and a fresh `updated_at`, and increments `attempts`:
+ * the returned `attempts` is the claim's fencing token. Every later renewal, checkpoint and finish
+ * names it and changes nothing once another node re-claimed the job (it returns false), so a node
+ * that stalled past the stale interval can never finish or checkpoint a job it lost.
+ */
 export interface JobCatalog {
   /** Inserts a job unless an open one of the same kind and target exists; returns the open job. */
   enqueueJob(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date): Promise<Job>;
+  /**
+   * Like `enqueueJob`, unless a job of this kind finished `done` at or after `doneSince` (periodic
+   * singleton work: GC, scrub); null then. One statement.
+   */
+  enqueueJobIfDue(kind: JobKind, target: string, payload: Record<string, unknown>, at: Date, doneSince: Date): Promise<Job | null>;
+  /** When a job of this kind last finished `done` (ISO time), if ever. */
+  lastJobDone(kind: JobKind): Promise<string | null>;
   openJobs(): Promise<Job[]>;
+  /**
+   * Claims up to `limit` runnable jobs for `nodeId`: the oldest open job of each lane, when it is
+   * queued, its claim is stale, or (with `reclaimOwn`) it is this node's. `FOR UPDATE SKIP LOCKED`
+   * where the database has it, so concurrent claimers take disjoint jobs without waiting.
+   */
+  claimJobs(request: JobClaimRequest): Promise<Job[]>;
+  /** Heartbeat of this node's claims; returns the ids still held (same node, same fence). */
+  renewJobClaims(nodeId: string, claims: ReadonlyArray<{ id: number; fence: number }>, at: Date): Promise<Set<number>>;
+  /** Checkpoint + heartbeat of one claim; false when the claim was lost. */
+  touchClaimedJob(id: number, fence: number, payload: Record<string, unknown>, at: Date): Promise<boolean>;
+  /** Ends a claimed job; false when the claim was lost (the job belongs to another node now). */
+  finishClaimedJob(id: number, fence: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<boolean>;
+  /** Hands a claimed job back (queued, no node): another node may take it. */
+  releaseClaimedJob(id: number, fence: number, at: Date): Promise<boolean>;
+  /**
+   * Open jobs of these kinds, oldest of their lane, not claimed or renewed since `staleBefore`:
+   * candidates for a takeover that needs more than the claim (a disk head and its lease).
+   */
+  staleJobs(kinds: ReadonlyArray<JobKind>, staleBefore: Date, limit: number): Promise<Job[]>;
+  /** Unfenced finish and checkpoint (single-node tools and tests). */
   finishJob(id: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<void>;
   touchJob(id: number, payload: Record<string, unknown>, at: Date): Promise<void>;
 }
@@ -348,6 +418,8 @@ export interface NodeInfo {
   /** host:port of its NBD server, when known. */
   nbd: string | null;
   heartbeatAt: string;
+  /** Which process beats under this id (`host/pid/random`): tells a restart from a duplicate id. */
+  incarnation?: string | null;
 }
 
 export interface Lease {
@@ -365,17 +437,24 @@ export interface Lease {
 export interface NodeCatalog {
   heartbeat(node: NodeInfo): Promise<void>;
   getNode(id: string): Promise<NodeInfo | null>;
-  /** Takes or renews the lease when free, expired or already ours; null when another node holds it. */
+  /**
+   * Takes or renews the lease when free, expired or already ours; null when another node holds it.
+   * The epoch grows whenever the lease is taken anew (another node, or after it expired or was
+   * released), so a holder that lapsed can never commit under its old epoch.
+   */
   acquireLease(diskId: string, nodeId: string, expiresAt: Date, now: Date): Promise<Lease | null>;
   /** Extends every lease of `nodeId` among `diskIds`; returns the disks still held. */
   renewLeases(nodeId: string, diskIds: ReadonlyArray<string>, expiresAt: Date): Promise<Set<string>>;
   getLease(diskId: string): Promise<Lease | null>;
+  /** Hands the lease back (it stays as an expired row: the next holder gets a new epoch). */
   releaseLease(diskId: string, nodeId: string): Promise<void>;
-  /** Fencing check inside a transaction: the lease is still (nodeId, epoch). */
+  /**
+   * Fencing check inside a transaction: the lease is still (nodeId, epoch). Locks the lease row
+   * (`FOR SHARE`) where the database can, so no other node takes the lease before the commit.
+   */
   holdsLease(diskId: string, nodeId: string, epoch: number): Promise<boolean>;
-  /** Compare-and-set of a job's owner node (null: any node may take it). */
-  setJobOwner(jobId: number, from: string | null, to: string): Promise<boolean>;
-  jobOwner(jobId: number): Promise<string | null>;
+  /** Leases that expired before `before` without being released (their node stopped renewing). */
+  lapsedLeases(before: Date, limit: number): Promise<Lease[]>;
 }
 
 export interface Catalog extends ResourceCatalog, MapCatalog, GcCatalog, JobCatalog, ChunkIndex, NodeCatalog {

@@ -2,9 +2,18 @@
  * @module engine/engine
  * The engine facade: builds the services over the ports, resumes background work on open, and
  * stops it cleanly on close. Surfaces (ARM, page blob, NBD, CLI) use only what this exposes.
+ *
+ * Background timers (every node):
+ *   beat (lease/3)        heartbeat, disk lease renewals, job claim renewals
+ *   sweep (lease/2)       claim new and stale jobs, take head-bound jobs over, report lost heads
+ *   GC, scrub (interval)  enqueue the singleton job when its last run is older than the interval
+ *                         (the catalog keeps the time of the last run, so a restart does not
+ *                         rerun it at once); one node claims and runs it
  */
 
 import { SnapdiskError } from '../core/errors.js';
+import type { Job } from '../core/model.js';
+import { jobLane } from '../core/ports.js';
 import { EngineContext, type EngineDeps } from './context.js';
 import { DiskRecords } from './disk-records.js';
 import { Disks } from './disks.js';
@@ -24,6 +33,11 @@ import { Runtimes } from './runtimes.js';
 import { Snapshots } from './snapshots.js';
 import { Usage } from './usage.js';
 import { Verifier } from './verify.js';
+
+/** The longest delay `setTimeout` honours (2^31−1 ms, ≈ 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Periodic jobs re-check at most this often. */
+const MIN_PERIODIC_MS = 1000;
 
 export class Engine {
   readonly ctx: EngineContext;
@@ -53,7 +67,15 @@ export class Engine {
     this.resolver = new Resolver(this.ctx, { runtimeForFamily: (f) => runtimes?.runtimeForFamily(f) ?? null });
     this.leases = new Leases(this.ctx, { ...(deps.node ?? LOCAL_NODE) });
     runtimes = new Runtimes(this.ctx, this.resolver, this.leases);
-    this.jobs.ownership = { nodeId: this.leases.node.id, alive: (id) => this.leases.alive(id) };
+    const rts = runtimes;
+    this.jobs.ownership = {
+      nodeId: this.leases.node.id,
+      staleMs: this.leases.node.leaseMs,
+      live: () => this.leases.live && !this.closed,
+      localLanes: () => rts.localLanes(),
+    };
+    this.leases.onBeat = () => this.jobs.renew();
+    runtimes.onFenced = (rt) => this.jobs.abandon([jobLane('hydrate', rt.disk.uniqueId), ...(rt.disk.familyId ? [jobLane('snapshot-copy', `${rt.disk.familyId}:0`)] : [])]);
     this.runtimes = runtimes;
     this.maps = new Maps(this.ctx, this.resolver, runtimes);
     const records = new DiskRecords(this.ctx, runtimes, locks);
@@ -70,18 +92,25 @@ export class Engine {
     this.verifier = new Verifier(this.ctx);
     this.mover = new Mover(this.ctx, this.resources, runtimes, locks);
 
+    // head-bound: run where the disk's head is served (bind); the others run on any node
     this.jobs.register('snapshot-copy', {
       handler: (job, signal) => this.points.copy(job.target, signal),
-      lane: (job) => `copy:${job.target.slice(0, job.target.lastIndexOf(':'))}`,
-    });
-    this.jobs.register('region-copy', {
-      handler: (job, signal) => this.regionCopies.run(job.target, job.payload, signal),
-      lane: (job) => `region-copy:${job.target.slice(0, job.target.lastIndexOf(':'))}`,
+      bind: async (job) => {
+        const fam = await this.ctx.catalog.getFamily(job.target.slice(0, job.target.lastIndexOf(':')));
+        return !fam?.diskId || rts.bind(fam.diskId);
+      },
+      onFailed: (job, err) => this.points.failCopy(job.target, err),
     });
     this.jobs.register('hydrate', {
       handler: (job, signal) => this.disks.hydrate(job.target, signal),
-      lane: (job) => `hydrate:${job.target}`,
+      bind: (job) => rts.bind(job.target),
     });
+    this.jobs.register('region-copy', {
+      handler: (job, signal) => this.regionCopies.run(job, signal),
+      onFailed: (job, err) => this.regionCopies.failCopy(job, err),
+    });
+    this.jobs.register('gc', { handler: () => this.runGc() });
+    this.jobs.register('scrub', { handler: () => this.runScrub() });
     runtimes.onPowerLoss = async (rt) => {
       await this.points.failPending(
         rt,
@@ -96,7 +125,14 @@ export class Engine {
   /** Builds the engine and resumes what a previous run left unfinished. */
   static async open(deps: EngineDeps): Promise<Engine> {
     const engine = new Engine(deps);
-    await engine.leases.start();
+    try {
+      await engine.leases.start();
+    } catch (err) {
+      // nothing runs yet: release what the caller opened for us
+      for (const store of engine.ctx.allChunkStores()) await store.close().catch(() => undefined);
+      await engine.ctx.catalog.close().catch(() => undefined);
+      throw err;
+    }
     await engine.disks.resetAttachments((id) => engine.leases.freeOrMine(id));
     // load the heads of disks with pending copies before any read can ask for those snapshots
     for (const job of await engine.ctx.catalog.openJobs()) {
@@ -113,59 +149,88 @@ export class Engine {
       engine.grants.sweepExpired().catch((err: unknown) => engine.ctx.log.warn('grant sweep failed', { error: String(err) }));
     }, 30_000);
     engine.sweeper.unref();
-    engine.startScrub();
-    engine.startGc();
+    engine.periodic('scrub', (engine.ctx.config.scrubIntervalHours ?? 0) * 3_600_000);
+    engine.periodic('gc', engine.ctx.config.gcIntervalMs ?? 10 * 60 * 1000);
     engine.startTakeover();
     return engine;
   }
 
-  private scrubber: NodeJS.Timeout | null = null;
+  private readonly periodicTimers = new Map<'gc' | 'scrub', NodeJS.Timeout>();
 
-  /** Periodic verify of every chunk of every region, with repair from other zones. */
-  private startScrub(): void {
-    const hours = this.ctx.config.scrubIntervalHours ?? 0;
-    if (!(hours > 0)) return;
-    let running = false;
-    this.scrubber = setInterval(() => {
-      if (running || this.closed) return;
-      running = true;
-      this.verifier
-        .all()
-        .catch((err: unknown) => this.ctx.log.warn('scrub failed', { error: String(err) }))
-        .finally(() => (running = false));
-    }, hours * 3_600_000);
-    this.scrubber.unref();
+  /**
+   * Runs a singleton job (GC, scrub) every `everyMs` across all nodes: each node wakes when the
+   * last run (any node's, from the catalog) is one interval old and enqueues the job unless it is
+   * open already or another node's run just finished; one node claims it. Timers are chained
+   * `setTimeout`s of at most 2^31−1 ms (Node turns a longer delay into 1 ms), so long intervals
+   * are waited in steps. A first start records a baseline: the first run comes one interval later.
+   */
+  private periodic(kind: 'gc' | 'scrub', everyMs: number): void {
+    if (!(everyMs > 0)) return;
+    const tick = async (): Promise<void> => {
+      if (this.closed) return;
+      let wait = everyMs;
+      try {
+        const now = this.ctx.now();
+        const last = await this.ctx.catalog.lastJobDone(kind);
+        if (last === null) {
+          const j = await this.ctx.catalog.enqueueJob(kind, 'baseline', { baseline: true }, now);
+          await this.ctx.catalog.finishJob(j.id, 'done', null, now);
+        } else if (Date.parse(last) + everyMs <= now.getTime()) {
+          const job = await this.ctx.catalog.enqueueJobIfDue(kind, 'all', {}, now, new Date(now.getTime() - everyMs));
+          if (job && this.leases.live) this.jobs.schedule(job);
+        } else {
+          wait = Date.parse(last) + everyMs - now.getTime();
+        }
+      } catch (err) {
+        this.ctx.log.warn(`cannot schedule the ${kind === 'gc' ? 'garbage collection' : 'scrub'}`, { error: String(err) });
+        wait = Math.min(everyMs, 60_000);
+      }
+      if (this.closed) return;
+      const t = setTimeout(() => void tick(), Math.min(MAX_TIMEOUT_MS, Math.max(MIN_PERIODIC_MS, wait)));
+      t.unref();
+      this.periodicTimers.set(kind, t);
+    };
+    void tick();
+  }
+
+  /** The scrub job: verify every chunk of every region, repair from other zones, log what is lost. */
+  private async runScrub(): Promise<void> {
+    const reports = await this.verifier.all();
+    const lost = reports.reduce((n, r) => n + r.lost.length, 0);
+    const repaired = reports.reduce((n, r) => n + r.repaired.length, 0);
+    const chunks = reports.reduce((n, r) => n + r.chunksChecked, 0);
+    if (lost > 0) this.ctx.log.error('scrub found chunks no zone holds intact', { lost, snapshots: [...new Set(reports.flatMap((r) => r.lost.flatMap((l) => l.snapshots)))] });
+    else this.ctx.log.info('scrub done', { chunks, repaired });
+  }
+
+  /** The GC job: one pass over every region. */
+  private async runGc(): Promise<void> {
+    const reports = await this.gc.collectAll();
+    const freed = reports.reduce((n, r) => n + r.chunksDeleted, 0);
+    if (freed > 0) this.ctx.log.info('garbage collected', { chunks: freed, packs: reports.reduce((n, r) => n + r.packsDeleted + r.orphanPacksDeleted, 0) });
   }
 
   private takeoverTimer: NodeJS.Timeout | null = null;
 
-  /** Several nodes: look for jobs whose node is gone (and new ones) every half lease time. */
+  /**
+   * Every half lease time: claim new and stale jobs, take over head-bound jobs whose node stopped
+   * (when the head is reachable here), and report disks whose heads are lost with their node.
+   */
   private startTakeover(): void {
     this.takeoverTimer = setInterval(() => {
-      this.jobs.sweep().catch((err: unknown) => this.ctx.log.warn('job sweep failed', { error: String(err) }));
+      void this.engineSweep().catch((err: unknown) => this.ctx.log.warn('job sweep failed', { error: String(err) }));
     }, Math.max(50, Math.floor(this.leases.node.leaseMs / 2)));
     this.takeoverTimer.unref();
   }
 
-  private gcTimer: NodeJS.Timeout | null = null;
   private gcRunning = false;
 
-  /** Garbage collection every 10 minutes (chunks no snapshot references, after the grace period). */
-  private startGc(): void {
-    const every = this.ctx.config.gcIntervalMs ?? 10 * 60 * 1000;
-    if (!(every > 0)) return;
-    this.gcTimer = setInterval(() => void this.collectGarbage(), every);
-    this.gcTimer.unref();
-  }
-
-  /** One GC pass over every region; concurrent calls share the pass in progress. */
+  /** One GC pass over every region, here and now (admin, benchmarks); concurrent calls share the pass. */
   async collectGarbage(): Promise<void> {
     if (this.gcRunning || this.closed) return;
     this.gcRunning = true;
     try {
-      const reports = await this.gc.collectAll();
-      const freed = reports.reduce((n, r) => n + r.chunksDeleted, 0);
-      if (freed > 0) this.ctx.log.info('garbage collected', { chunks: freed, packs: reports.reduce((n, r) => n + r.packsDeleted + r.orphanPacksDeleted, 0) });
+      await this.runGc();
     } catch (err) {
       this.ctx.log.warn('garbage collection failed', { error: String(err) });
     } finally {
@@ -173,21 +238,37 @@ export class Engine {
     }
   }
 
-  /** Work whose job failed or vanished (hydration, copies) gets a job again at start-up. */
+  /**
+   * Background work whose job ended or vanished gets a job again at start-up: hydrations, and
+   * points still copying (snapshot copies out of a head, and cross-region copies).
+   */
   private async requeueUnfinishedWork(): Promise<void> {
     const now = this.ctx.now();
     for (const d of await this.ctx.catalog.listDisks({})) {
       if (d.hydration === 'hydrating') await this.ctx.catalog.enqueueJob('hydrate', d.uniqueId, {}, now);
-      if (!d.familyId) continue;
-      for (const p of await this.ctx.catalog.listPoints(d.familyId)) {
-        if (p.state === 'copying') await this.ctx.catalog.enqueueJob('snapshot-copy', `${p.familyId}:${p.seq}`, {}, now);
+    }
+    for (const p of await this.ctx.catalog.copyingPoints()) {
+      const target = `${p.familyId}:${p.seq}`;
+      if (!p.sourceFamilyId) {
+        await this.ctx.catalog.enqueueJob('snapshot-copy', target, {}, now);
+        continue;
       }
+      // a CopyStart mirror point: the job needs the source snapshot's id (CopySourceNotFound)
+      const snap = (await this.ctx.catalog.listSnapshots({ familyId: p.familyId })).find((s) => s.point === p.seq);
+      await this.ctx.catalog.enqueueJob('region-copy', target, { source: snap?.creationData.sourceUniqueId ?? '' }, now);
     }
   }
 
-  /** Looks for jobs to take over now (the takeover timer does it every half lease time). */
-  engineSweep(): Promise<void> {
-    return this.jobs.sweep();
+  /** One sweep now (the takeover timer does it every half lease time). */
+  async engineSweep(): Promise<void> {
+    if (!this.leases.live || this.closed) return;
+    await this.jobs.sweep();
+    await this.runtimes.reportLostHeads();
+  }
+
+  /** Jobs this node holds a claim on (tests, diagnostics). */
+  heldJobs(): Job[] {
+    return this.jobs.heldJobs();
   }
 
   /** Holds background jobs that have not started (maintenance, tests); `resumeJobs` releases them. */
@@ -209,11 +290,11 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    if (this.scrubber) clearInterval(this.scrubber);
-    if (this.gcTimer) clearInterval(this.gcTimer);
+    for (const t of this.periodicTimers.values()) clearTimeout(t);
     if (this.takeoverTimer) clearInterval(this.takeoverTimer);
     await this.jobs.stop();
-    for (const rt of this.runtimes.all()) await rt.flush();
+    // the head files are this node's data whether or not it still serves them: make them durable
+    for (const rt of this.runtimes.all()) await rt.volume.flush();
     this.runtimes.closeAll();
     await this.leases.stop(true);
     for (const store of this.ctx.allChunkStores()) await store.close();

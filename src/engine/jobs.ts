@@ -1,97 +1,130 @@
 /**
  * @module engine/jobs
- * Background work kept as rows in the catalog so that it survives restarts: snapshot copies,
- * hydration, garbage collection, resource-group deletion. Jobs run in lanes: a lane runs its jobs
- * one after the other in creation order (the copies of one family), different lanes run in
- * parallel. Handlers checkpoint their progress in the catalog and check the abort signal between
- * batches, so `stop()` returns quickly and a restart resumes where the work stopped.
+ * Background work kept as rows in the catalog so that it survives restarts and node loss:
+ * snapshot copies, hydration, cross-region copies, garbage collection, scrubs. Jobs run in lanes
+ * (`jobLane`): a lane runs its jobs one after the other in creation order (the copies of one
+ * family), different lanes run in parallel. Handlers checkpoint their progress in the catalog and
+ * check the abort signal between batches, so `stop()` returns quickly and a restart resumes where
+ * the work stopped.
+ *
+ * Several nodes share the job table; a node runs only what it claimed (JobCatalog.claimJobs):
+ *
+ *   enqueue ──► claim pass (this node, at once) ──► run ──► finish (fenced by the claim's token)
+ *                  │ only the oldest open job of a lane: the next copy of a family waits, on every node
+ *                  │ head-bound kinds (snapshot copy, hydration) only in the lanes of disks whose
+ *                  │ heads this node serves; the others (region copy, GC, scrub) by any node
+ *   renewal: every lease beat, one statement for all claims held; a claim not renewed for a
+ *            lease time is stale and any node's next pass takes the job (resuming from its
+ *            checkpoint). A node that stalled finds its claims gone at its next renewal, aborts
+ *            those jobs, and can neither checkpoint nor finish them (their token changed).
+ *   takeover of head-bound jobs: a stale one is taken only once `bind` could take the disk's
+ *            lease and reach its head here; otherwise it stays for the node that has the head.
  */
 
-import { isRetryable } from '../core/errors.js';
+import { isRetryable, SnapdiskError } from '../core/errors.js';
 import type { Job, JobKind } from '../core/model.js';
+import { jobLane } from '../core/ports.js';
 import type { EngineContext } from './context.js';
+import { FencedOut } from './leases.js';
 
+/** `job.attempts` is the claim's fencing token; a handler that commits checks it in its transaction. */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<void>;
 
-/** Who may run a job when several nodes share the catalog. */
+/** Who this node is to the job table. */
 export interface JobOwnership {
   nodeId: string;
-  alive(nodeId: string): Promise<boolean>;
+  /** A claim not renewed for this long is stale: another node may take the job over. */
+  staleMs: number;
+  /** False once the node stopped beating (its claims lapse): it claims nothing then. */
+  live(): boolean;
+  /** Lanes of head-bound jobs this node can run now (the disks whose heads it serves). */
+  localLanes(): string[];
 }
 
 export interface JobSpec {
   handler: JobHandler;
-  /** Jobs with the same lane run one at a time, oldest first. */
-  lane: (job: Job) => string;
+  /**
+   * Head-bound kinds: whether this node may run the job now (it serves the disk's head, or could
+   * take the disk's lease and reach its head; taking them is part of the answer). Absent: any node.
+   */
+  bind?: (job: Job) => Promise<boolean>;
+  /** After a job ended failed while this node held it: fail what it was making (its point). */
+  onFailed?: (job: Job, err: unknown) => Promise<void>;
+}
+
+interface Held {
+  job: Job;
+  lane: string;
+  controller: AbortController;
 }
 
 const MAX_ATTEMPTS = 8;
+const CLAIM_BATCH = 64;
+const LANES_PER_CLAIM = 400;
+const TAKEOVER_BATCH = 100;
 
 export class JobRunner {
   private readonly specs = new Map<JobKind, JobSpec>();
-  private readonly lanes = new Map<string, Promise<void>>();
-  private readonly scheduled = new Set<number>();
-  private readonly active = new Set<Promise<void>>();
+  private readonly held = new Map<number, Held>();
+  private readonly active = new Set<Promise<unknown>>();
   private controller = new AbortController();
-  private stopped = false;
+  private stopped = true;
   private gate: { promise: Promise<void>; open: () => void } | null = null;
+  private claims: Promise<void> = Promise.resolve();
 
-  /** Set by the engine: jobs run on one node at a time (compare-and-set of `jobs.node_id`). */
-  ownership: JobOwnership | null = null;
+  /** Set by the engine before `start`. */
+  ownership: JobOwnership = { nodeId: 'local', staleMs: 30_000, live: () => true, localLanes: () => [] };
 
   constructor(private readonly ctx: EngineContext) {}
-
-  /**
-   * Takes the job for this node: free jobs and jobs of dead nodes are taken over, jobs another
-   * live node owns are left to it.
-   */
-  private async claim(job: Job): Promise<boolean> {
-    const o = this.ownership;
-    if (!o) return true;
-    const owner = await this.ctx.catalog.jobOwner(job.id);
-    if (owner === o.nodeId) return true;
-    if (owner === null) return this.ctx.catalog.setJobOwner(job.id, null, o.nodeId);
-    if (await o.alive(owner)) return false;
-    this.ctx.log.warn('taking over the job of a node that is gone', { id: job.id, kind: job.kind, from: owner, to: o.nodeId });
-    return this.ctx.catalog.setJobOwner(job.id, owner, o.nodeId);
-  }
-
-  /** Schedules open jobs that are not running here (new ones, or ones whose node died). */
-  async sweep(): Promise<void> {
-    if (this.stopped) return;
-    for (const job of await this.ctx.catalog.openJobs()) this.schedule(job);
-  }
 
   register(kind: JobKind, spec: JobSpec): void {
     this.specs.set(kind, spec);
   }
 
-  /** Schedules every open job found in the catalog (after a restart). */
+  /** Claims what is runnable here, this node's jobs of a previous run first. */
   async start(): Promise<void> {
     this.stopped = false;
     this.controller = new AbortController();
-    for (const job of await this.ctx.catalog.openJobs()) this.schedule(job);
+    await this.queueClaim(undefined, true);
   }
 
-  /** Runs `job` in its lane once the jobs ahead of it are done. Safe to call twice. */
+  /**
+   * A job was just enqueued (or should run): claim it and whatever else is runnable in its lane.
+   * Safe to call for a job that runs already or that another node holds.
+   */
   schedule(job: Job): void {
-    if (this.stopped || this.scheduled.has(job.id)) return;
-    const spec = this.specs.get(job.kind);
-    if (!spec) {
-      this.ctx.log.warn('no handler for job kind', { kind: job.kind, id: job.id });
-      return;
+    void this.queueClaim([jobLane(job.kind, job.target)]);
+  }
+
+  /** Periodic pass: claims new and stale jobs, takes head-bound jobs over where possible. */
+  async sweep(): Promise<void> {
+    if (this.stopped) return;
+    await this.queueClaim();
+    await this.track(this.takeover());
+  }
+
+  /** Heartbeat of every claim held (called with each lease beat); lost claims abort their jobs. */
+  async renew(): Promise<void> {
+    if (this.held.size === 0) return;
+    const claims = [...this.held.values()].map((h) => ({ id: h.job.id, fence: h.job.attempts }));
+    const kept = await this.ctx.catalog.renewJobClaims(this.ownership.nodeId, claims, this.ctx.now());
+    for (const c of claims) {
+      const h = this.held.get(c.id);
+      if (!h || kept.has(c.id) || h.job.attempts !== c.fence) continue;
+      this.ctx.log.warn('job taken over by another node: stopping it here', { id: h.job.id, kind: h.job.kind, target: h.job.target });
+      this.held.delete(c.id);
+      h.controller.abort();
     }
-    this.scheduled.add(job.id);
-    const lane = spec.lane(job);
-    const before = this.lanes.get(lane) ?? Promise.resolve();
-    const run = before.then(() => this.run(job, spec));
-    this.lanes.set(lane, run);
-    this.active.add(run);
-    void run.finally(() => {
-      this.active.delete(run);
-      this.scheduled.delete(job.id);
-      if (this.lanes.get(lane) === run) this.lanes.delete(lane);
-    });
+  }
+
+  /** Stops the jobs of these lanes here at their next checkpoint and hands them back (lease lost). */
+  abandon(lanes: ReadonlyArray<string>): void {
+    for (const h of this.held.values()) if (lanes.includes(h.lane)) h.controller.abort();
+  }
+
+  /** Jobs held by this node (tests, diagnostics). */
+  heldJobs(): Job[] {
+    return [...this.held.values()].map((h) => h.job);
   }
 
   /** Holds jobs that have not started yet (maintenance windows, tests); running ones go on. */
@@ -108,45 +141,143 @@ export class JobRunner {
     g?.open();
   }
 
-  /** Resolves when no job is running or queued in memory. */
+  /** Resolves when no job is running, waiting or being claimed here. */
   async idle(): Promise<void> {
     while (this.active.size > 0) await Promise.allSettled([...this.active]);
   }
 
-  /** Asks running jobs to checkpoint and waits for them. Open jobs stay open in the catalog. */
+  /** Asks running jobs to checkpoint, hands them back and waits. Open jobs stay open in the catalog. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.controller.abort();
+    for (const h of this.held.values()) h.controller.abort();
     this.resume();
     await this.idle();
   }
 
-  private async run(job: Job, spec: JobSpec): Promise<void> {
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.active.add(p);
+    void p.finally(() => this.active.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Claim passes run one after the other; `lanes` narrows the head-bound part to those lanes. */
+  private queueClaim(lanes?: string[], reclaimOwn = false): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const next = this.claims.then(() => this.claimPass(lanes, reclaimOwn));
+    this.claims = next.catch((err: unknown) => this.ctx.log.warn('job claim failed', { error: String(err) }));
+    return this.track(this.claims);
+  }
+
+  private async claimPass(lanes: string[] | undefined, reclaimOwn: boolean): Promise<void> {
+    const o = this.ownership;
+    if (this.stopped || !o.live()) return;
+    const now = this.ctx.now();
+    const base = { nodeId: o.nodeId, at: now, staleBefore: new Date(now.getTime() - o.staleMs), limit: CLAIM_BATCH, reclaimOwn };
+    const free: JobKind[] = [];
+    const bound: JobKind[] = [];
+    for (const [kind, spec] of this.specs) (spec.bind ? bound : free).push(kind);
+    for (;;) {
+      const got = await this.ctx.catalog.claimJobs({ ...base, kinds: free });
+      for (const job of got) this.launch(job);
+      if (got.length < CLAIM_BATCH || this.stopped) break;
+    }
+    const mine = (lanes ?? o.localLanes()).filter((l) => bound.some((k) => l.startsWith(`${k}|`)));
+    for (let i = 0; i < mine.length && !this.stopped; i += LANES_PER_CLAIM) {
+      const part = mine.slice(i, i + LANES_PER_CLAIM);
+      for (;;) {
+        const got = await this.ctx.catalog.claimJobs({ ...base, kinds: bound, lanes: part });
+        for (const job of got) this.launch(job);
+        if (got.length < CLAIM_BATCH || this.stopped) break;
+      }
+    }
+  }
+
+  /** Head-bound jobs whose claim is stale: taken where `bind` gets the disk's lease and head. */
+  private async takeover(): Promise<void> {
+    const bound = [...this.specs].filter(([, s]) => s.bind).map(([k]) => k);
+    if (bound.length === 0 || this.stopped || !this.ownership.live()) return;
+    const now = this.ctx.now();
+    const lanes: string[] = [];
+    for (const job of await this.ctx.catalog.staleJobs(bound, new Date(now.getTime() - this.ownership.staleMs), TAKEOVER_BATCH)) {
+      if (this.held.has(job.id) || this.stopped) continue;
+      const bind = this.specs.get(job.kind)?.bind;
+      const ok = bind ? await bind(job).catch((err: unknown) => {
+        this.ctx.log.warn('cannot take a job over', { id: job.id, kind: job.kind, target: job.target, error: String(err) });
+        return false;
+      }) : false;
+      if (!ok) continue;
+      this.ctx.log.warn('taking over a job whose node stopped renewing it', { id: job.id, kind: job.kind, target: job.target, from: job.nodeId ?? null });
+      lanes.push(jobLane(job.kind, job.target));
+    }
+    if (lanes.length > 0) await this.queueClaim(lanes);
+  }
+
+  private launch(job: Job): void {
+    const held = this.held.get(job.id);
+    if (held) {
+      held.job.attempts = job.attempts; // re-claimed our own stale claim: the new token
+      return;
+    }
+    const spec = this.specs.get(job.kind);
+    if (!spec) return;
+    const controller = new AbortController();
+    const h: Held = { job, lane: jobLane(job.kind, job.target), controller };
+    if (this.controller.signal.aborted) controller.abort();
+    else this.controller.signal.addEventListener('abort', () => controller.abort(), { once: true });
+    this.held.set(job.id, h);
+    void this.track(
+      this.run(h, spec).finally(() => {
+        if (this.held.get(job.id) === h) this.held.delete(job.id);
+        // the lane's next job (the next copy of the family) is claimable now
+        void this.queueClaim([h.lane]);
+      }),
+    );
+  }
+
+  private async run(h: Held, spec: JobSpec): Promise<void> {
+    const { job, controller } = h;
+    const signal = controller.signal;
     // start on a fresh turn of the event loop: the request that queued the job answers first
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.gate && !this.stopped) await Promise.race([this.gate.promise, abortPromise(this.controller.signal)]);
-    if (this.stopped || !(await this.claim(job))) return;
-    const signal = this.controller.signal;
+    while (this.gate && !signal.aborted) await Promise.race([this.gate.promise, abortPromise(signal)]);
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) return;
+      if (signal.aborted) return this.handBack(h);
       try {
         await spec.handler(job, signal);
-        if (signal.aborted) return;
-        await this.ctx.catalog.finishJob(job.id, 'done', null, this.ctx.now());
+        if (signal.aborted) return this.handBack(h);
+        if (!(await this.ctx.catalog.finishClaimedJob(job.id, job.attempts, 'done', null, this.ctx.now()))) {
+          this.ctx.log.warn('job finished after another node took it over; its result stands only where it was committed', { id: job.id, kind: job.kind });
+        }
         return;
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted) return this.handBack(h);
         const message = err instanceof Error ? err.message : String(err);
+        if (err instanceof FencedOut || (err instanceof SnapdiskError && err.owner)) {
+          // the disk moved to another node, or the claim did: that node runs the job
+          this.ctx.log.warn('job belongs to another node now: handing it back', { id: job.id, kind: job.kind, target: job.target, error: message });
+          return this.handBack(h);
+        }
         if (isRetryable(err) && attempt < MAX_ATTEMPTS) {
           this.ctx.log.warn('job failed, retrying', { id: job.id, kind: job.kind, target: job.target, attempt, error: message });
           await sleep(Math.min(5000, 50 * 2 ** attempt), signal);
           continue;
         }
         this.ctx.log.error('job failed', { id: job.id, kind: job.kind, target: job.target, error: message });
-        await this.ctx.catalog.finishJob(job.id, 'failed', message, this.ctx.now());
+        // fail the point only while the job is still ours (another node may be running it)
+        if (await this.ctx.catalog.finishClaimedJob(job.id, job.attempts, 'failed', message, this.ctx.now())) {
+          await spec.onFailed?.(job, err).catch((e: unknown) =>
+            this.ctx.log.error('cannot record the failure of a job', { id: job.id, kind: job.kind, error: String(e) }),
+          );
+        }
         return;
       }
     }
+  }
+
+  /** Gives a job back unfinished so that another node (or this one later) takes it. */
+  private async handBack(h: Held): Promise<void> {
+    await this.ctx.catalog.releaseClaimedJob(h.job.id, h.job.attempts, this.ctx.now()).catch(() => undefined);
   }
 }
 

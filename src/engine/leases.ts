@@ -7,15 +7,28 @@
  * - Loading a disk's runtime takes its lease (`disk_leases`); the lease is renewed with the
  *   heartbeat. Another node asking for the disk gets an error naming the owner (surfaces redirect
  *   there); once the lease expired (the owner died) any node may take it, and its epoch grows.
- * - Fencing: transactions that change a disk's maps check (node, epoch) inside the transaction,
- *   and a runtime stops serving I/O as soon as its lease deadline passes without renewal — a
- *   stalled node that wakes up can neither write the head nor commit.
+ * - Fencing: transactions that change a disk's maps check (node, epoch) inside the transaction
+ *   and lock the lease row until they commit (`holdsLease`), and a runtime stops serving I/O a
+ *   third of a lease before its deadline unless renewed (the margin covers clock skew and a
+ *   renewal in flight) — a stalled node that wakes up can neither write the head nor commit.
+ * - Node ids are unique among live nodes: a node that finds its id beating under another process
+ *   refuses to start (a crashed predecessor on the same host is recognised at once; otherwise it
+ *   waits one beat to see whether the other process is alive).
  * With one node (the default) this costs one statement per disk loaded and one per renewal tick.
  */
 
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { SnapdiskError } from '../core/errors.js';
 import type { Lease, NodeInfo } from '../core/ports.js';
 import type { EngineContext } from './context.js';
+
+/** A commit refused because this node no longer holds the disk's lease (or the job's claim). */
+export class FencedOut extends SnapdiskError {
+  constructor(message: string) {
+    super('Unavailable', message);
+  }
+}
 
 export interface NodeIdentity {
   id: string;
@@ -23,6 +36,11 @@ export interface NodeIdentity {
   nbd: string | null;
   /** Lease time in ms (default 30 s). */
   leaseMs: number;
+  /**
+   * A node silent this long (ms) is lost: disks whose heads only it had are reported lost and
+   * their pending snapshots fail (default 10 lease times).
+   */
+  lostAfterMs?: number;
 }
 
 export const LOCAL_NODE: NodeIdentity = { id: 'local', url: null, nbd: null, leaseMs: 30_000 };
@@ -30,27 +48,72 @@ export const LOCAL_NODE: NodeIdentity = { id: 'local', url: null, nbd: null, lea
 export class Leases {
   private readonly held = new Map<string, { epoch: number; deadline: number }>();
   private timer: NodeJS.Timeout | null = null;
+  /** `host/pid/random`: this process among the ones that ever beat under this node id. */
+  readonly incarnation = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   /** Called when a renewal finds a lease taken over: the runtime must stop serving at once. */
   onLost: (diskId: string) => void = () => undefined;
+  /** Runs with every beat (job claims are renewed with the heartbeat). */
+  onBeat: () => Promise<void> = async () => undefined;
 
   constructor(
     private readonly ctx: EngineContext,
     readonly node: NodeIdentity,
   ) {}
 
+  /** Time between beats: a third of the lease. */
+  get beatMs(): number {
+    return Math.max(50, Math.floor(this.node.leaseMs / 3));
+  }
+
+  get lostAfterMs(): number {
+    return this.node.lostAfterMs ?? 10 * this.node.leaseMs;
+  }
+
+  /** True while this node beats (started, not stopped): only then does it claim work. */
+  get live(): boolean {
+    return this.timer !== null;
+  }
+
   async start(): Promise<void> {
+    await this.checkUnique();
     await this.beat();
     this.timer = setInterval(() => {
       this.renew().catch((err: unknown) => this.ctx.log.warn('lease renewal failed', { error: String(err) }));
-    }, Math.max(50, Math.floor(this.node.leaseMs / 3)));
+    }, this.beatMs);
     this.timer.unref();
   }
 
-  /** Stops renewing; with `release`, hands every lease back (clean shutdown). */
+  /** Stops renewing; with `release`, hands every lease back and retires the node (clean shutdown). */
   async stop(release: boolean): Promise<void> {
+    const wasLive = this.timer !== null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (release) for (const id of [...this.held.keys()]) await this.release(id);
+    if (!release || !wasLive) return; // a node that stopped beating hands nothing back (as after a crash)
+    for (const id of [...this.held.keys()]) await this.release(id);
+    // a restart under the same id need not wait to tell this process from a live duplicate
+    await this.ctx.catalog.heartbeat({ id: this.node.id, url: this.node.url, nbd: this.node.nbd, heartbeatAt: new Date(0).toISOString(), incarnation: null });
+  }
+
+  /**
+   * Refuses to start when another live process beats under this node id: two nodes with one id
+   * would take each other's leases and job claims for their own.
+   */
+  private async checkUnique(): Promise<void> {
+    const seen = await this.ctx.catalog.getNode(this.node.id);
+    if (!seen?.incarnation || !this.fresh(seen)) return;
+    const [host, pid] = seen.incarnation.split('/');
+    if (host === hostname() && pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) return; // our crashed predecessor
+    // wait for one beat of the other process (plus a margin): a live one moves its heartbeat
+    await new Promise((r) => setTimeout(r, this.beatMs + Math.min(2000, Math.max(100, this.beatMs / 2))));
+    const again = await this.ctx.catalog.getNode(this.node.id);
+    if (again && again.incarnation === seen.incarnation && again.heartbeatAt === seen.heartbeatAt) return; // it stopped
+    throw new SnapdiskError('Conflict', `node id ${this.node.id} is in use by another running snapdisk node (${again?.incarnation ?? seen.incarnation}, heartbeat ${again?.heartbeatAt ?? seen.heartbeatAt}).`, {
+      hint: 'Give every node its own id: "node.id" in config.json or SNAPDISK_NODE_ID (on a PostgreSQL catalog the default is the host name and HTTPS port).',
+    });
+  }
+
+  private fresh(n: NodeInfo): boolean {
+    return Date.parse(n.heartbeatAt) > this.ctx.now().getTime() - this.node.leaseMs;
   }
 
   /** Takes the disk's lease or throws an error naming the node that holds it. */
@@ -78,10 +141,18 @@ export class Leases {
     return this.held.get(diskId)?.epoch ?? 0;
   }
 
-  /** True while this node may serve the disk (lease held and not past its deadline). */
+  /**
+   * True while this node may serve the disk: lease held and more than a third of the lease time
+   * before its deadline (the margin for clock skew and a renewal in flight).
+   */
   serving(diskId: string): boolean {
     const h = this.held.get(diskId);
-    return h !== undefined && this.ctx.now().getTime() < h.deadline;
+    return h !== undefined && this.ctx.now().getTime() < h.deadline - this.node.leaseMs / 3;
+  }
+
+  /** Disks whose leases this node holds. */
+  heldDisks(): string[] {
+    return [...this.held.keys()];
   }
 
   async release(diskId: string): Promise<void> {
@@ -95,10 +166,10 @@ export class Leases {
     return !l || l.nodeId === this.node.id || Date.parse(l.expiresAt) < this.ctx.now().getTime() || !(await this.alive(l.nodeId));
   }
 
-  /** Fencing inside a catalog transaction: throws unless this node still holds `epoch`. */
+  /** Fencing inside a catalog transaction: throws unless this node still holds `epoch` (row locked until commit). */
   async fence(tx: { holdsLease(diskId: string, nodeId: string, epoch: number): Promise<boolean> }, diskId: string, epoch: number): Promise<void> {
     if (!(await tx.holdsLease(diskId, this.node.id, epoch))) {
-      throw new SnapdiskError('Unavailable', `this node (${this.node.id}) no longer holds the lease of disk ${diskId}; nothing was committed`);
+      throw new FencedOut(`this node (${this.node.id}) no longer holds the lease of disk ${diskId}; nothing was committed`);
     }
   }
 
@@ -110,12 +181,13 @@ export class Leases {
   }
 
   private async beat(): Promise<void> {
-    const info: NodeInfo = { id: this.node.id, url: this.node.url, nbd: this.node.nbd, heartbeatAt: this.ctx.nowIso() };
+    const info: NodeInfo = { id: this.node.id, url: this.node.url, nbd: this.node.nbd, heartbeatAt: this.ctx.nowIso(), incarnation: this.incarnation };
     await this.ctx.catalog.heartbeat(info);
   }
 
   private async renew(): Promise<void> {
     await this.beat();
+    await this.onBeat().catch((err: unknown) => this.ctx.log.warn('job claim renewal failed', { error: String(err) }));
     const ids = [...this.held.keys()];
     if (ids.length === 0) return;
     const now = this.ctx.now().getTime();
@@ -130,5 +202,14 @@ export class Leases {
         this.onLost(id);
       }
     }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -14,17 +14,26 @@
  *        entries in (s′, s] ──────────►  entries of t, chunks put in B only when B lacks them
  *
  * The request returns at once (`completionPercent` 0); the mirror point is unusable until ready.
- * Copies of one mirror family run one at a time in creation order (job lane). If the source
- * snapshot disappears mid-copy, the copy fails with `CopySourceNotFound`.
+ * Copies of one mirror family run one at a time in creation order (job lane), on any node. If the
+ * source snapshot disappears mid-copy, the copy fails with `CopySourceNotFound`; any other failure
+ * that ends the job fails the target with its error.
+ *
+ * Each batch commits in one transaction that (1) checks the job's claim (a node that lost the job
+ * to another one commits nothing), (2) re-checks that every chunk the batch refers to still
+ * exists, locking the rows against GC (`existingChunks`, `FOR SHARE` on PostgreSQL): the target's
+ * chunks were looked up or stored before the transaction, and a chunk nobody references yet may be
+ * collected meanwhile. If one is gone, nothing is committed and the batch is copied again (the
+ * lookup then misses it and its bytes are moved anew).
  */
 
-import { notAllowed, SnapdiskError } from '../core/errors.js';
+import { isNotFound, notAllowed, SnapdiskError } from '../core/errors.js';
 import { resourceId } from '../core/ids.js';
-import type { ChunkLocation, Point, SnapshotRecord } from '../core/model.js';
-import type { NewEntry, Redundancy } from '../core/ports.js';
+import type { ChunkLocation, Job, Point, SnapshotRecord } from '../core/model.js';
+import type { Catalog, NewEntry, Redundancy } from '../core/ports.js';
 import { incrementalSnapshotSku } from '../core/rules.js';
 import type { EngineContext } from './context.js';
 import type { JobRunner } from './jobs.js';
+import { FencedOut } from './leases.js';
 import type { Maps } from './maps.js';
 import type { Points } from './points.js';
 import type { Resolver } from './resolver.js';
@@ -51,10 +60,10 @@ export class RegionCopies {
     }
     const region = this.ctx.region(location);
     const sku = incrementalSnapshotSku(spec.sku, region);
-    await this.checkConcurrency(spec.subscriptionId, location);
     const now = this.ctx.nowIso();
-    let jobId = 0;
+    let job: Job | null = null;
     const record = await this.ctx.catalog.transaction(async (tx) => {
+      await this.checkConcurrency(tx, spec.subscriptionId, location);
       let familyId = await tx.getReplicaFamily(source.familyId, location);
       if (!familyId || !(await tx.getFamily(familyId))) {
         familyId = this.ctx.newId();
@@ -90,22 +99,17 @@ export class RegionCopies {
         point: seq,
       };
       await tx.insertSnapshot(rec);
-      jobId = (await tx.enqueueJob('region-copy', `${familyId}:${seq}`, { source: source.uniqueId }, this.ctx.now())).id;
+      job = await tx.enqueueJob('region-copy', `${familyId}:${seq}`, { source: source.uniqueId }, this.ctx.now());
       return rec;
     });
-    for (const job of await this.ctx.catalog.openJobs()) if (job.id === jobId) this.jobs.schedule(job);
+    if (job) this.jobs.schedule(job);
     return record;
   }
 
-  private async checkConcurrency(subscriptionId: string, location: string): Promise<void> {
+  /** The CopyStart limit, counted in the creating transaction (serialised across nodes). */
+  private async checkConcurrency(tx: Catalog, subscriptionId: string, location: string): Promise<void> {
     const limit = this.ctx.limits.copyStartPerSubscriptionPerRegion;
-    const snaps = await this.ctx.catalog.listSnapshots({ subscriptionId });
-    let running = 0;
-    for (const s of snaps) {
-      if (s.creationData.createOption !== 'CopyStart' || s.location !== location) continue;
-      const p = await this.ctx.catalog.getPoint(s.familyId, s.point);
-      if (p?.state === 'copying') running++;
-    }
+    const running = await tx.countRegionCopies(subscriptionId, location);
     if (running >= limit) {
       throw notAllowed(
         `${running} cross-region copies into ${location} are already running in this subscription: at most ${limit} at once (copyStartPerSubscriptionPerRegion).`,
@@ -114,14 +118,12 @@ export class RegionCopies {
     }
   }
 
-  /** The copy job of mirror point `familyId:seq`. */
-  async run(target: string, payload: Record<string, unknown>, signal: AbortSignal): Promise<void> {
-    const i = target.lastIndexOf(':');
-    const familyId = target.slice(0, i);
-    const seq = Number(target.slice(i + 1));
+  /** The copy job of mirror point `familyId:seq` (`job.target`). */
+  async run(job: Job, signal: AbortSignal): Promise<void> {
+    const { familyId, seq } = parseTarget(job.target);
     const point = await this.ctx.catalog.getPoint(familyId, seq);
     if (!point || point.state !== 'copying' || !point.sourceFamilyId) return;
-    const sourceId = typeof payload.source === 'string' ? payload.source : '';
+    const sourceId = typeof job.payload.source === 'string' ? job.payload.source : '';
     const srcFamily = point.sourceFamilyId;
     const srcSeq = point.sourceSeq ?? 0;
     if (!(await this.waitForSource(familyId, seq, srcFamily, srcSeq, sourceId, signal))) return;
@@ -136,25 +138,74 @@ export class RegionCopies {
     let cursor = point.cursor;
     let copied = point.copiedBlocks;
     while (!signal.aborted) {
-      const page = previous
-        ? await this.changedPage(srcFamily, prevSrc, srcSeq, cursor)
-        : await this.allocatedPage(srcFamily, srcSeq, cursor);
+      let page: { items: Array<{ block: number; chunk: ChunkLocation | null }>; end: number };
+      try {
+        page = previous ? await this.changedPage(srcFamily, prevSrc, srcSeq, cursor) : await this.allocatedPage(srcFamily, srcSeq, cursor);
+      } catch (err) {
+        if (await this.sourceGone(familyId, seq, sourceId, err)) return;
+        throw err;
+      }
       if (page.items.length > 0) {
-        const { rows, moved } = await this.copyBlocks(page.items, srcFam.region, fam.region, redundancy);
-        if (!(await this.sourceAlive(sourceId))) return this.fail(familyId, seq, 'CopySourceNotFound', 'The source snapshot was deleted before the copy finished.');
         const next = page.end === Infinity ? Number.MAX_SAFE_INTEGER : page.end;
-        copied += page.items.length;
-        await this.ctx.catalog.transaction(async (tx) => {
-          await tx.insertEntries(familyId, seq, rows);
-          await tx.setPointProgress(familyId, seq, next, copied);
-          await tx.addPointBytesMoved(familyId, seq, moved);
-        });
+        const done = copied + page.items.length;
+        for (let attempt = 1; ; attempt++) {
+          let batch: { rows: NewEntry[]; moved: number };
+          try {
+            batch = await this.copyBlocks(page.items, srcFam.region, fam.region, redundancy);
+          } catch (err) {
+            if (await this.sourceGone(familyId, seq, sourceId, err)) return;
+            throw err;
+          }
+          if (!(await this.sourceAlive(sourceId))) return this.fail(familyId, seq, 'CopySourceNotFound', 'The source snapshot was deleted before the copy finished.');
+          if (await this.commit(job, familyId, seq, batch, next, done)) break;
+          // GC collected a chunk of the target region this batch refers to: copy it again
+          if (attempt === 3) throw new SnapdiskError('Unavailable', `chunks of the target region keep being collected while the copy of ${job.target} commits; retrying`);
+          this.ctx.log.warn('a chunk of a cross-region copy was collected before its commit: copying the batch again', { target: job.target });
+        }
+        copied = done;
       }
       if (page.end === Infinity) break;
       cursor = page.end;
     }
     if (signal.aborted) return;
+    if (!(await this.ctx.catalog.touchClaimedJob(job.id, job.attempts, job.payload, this.ctx.now()))) {
+      throw new FencedOut(`another node took over the cross-region copy ${job.target}`);
+    }
     await this.points.finish(familyId, seq, null);
+  }
+
+  /**
+   * One batch: entries, progress and bytes moved, if this node still holds the job and every chunk
+   * the entries refer to still exists (locked against GC until the commit). False: a chunk was
+   * gone and nothing was committed.
+   */
+  private async commit(job: Job, familyId: string, seq: number, batch: { rows: NewEntry[]; moved: number }, cursor: number, copied: number): Promise<boolean> {
+    const ids = new Set<number>();
+    for (const r of batch.rows) if (r.chunkId !== null) ids.add(r.chunkId);
+    return this.ctx.catalog.transaction(async (tx) => {
+      if (!(await tx.touchClaimedJob(job.id, job.attempts, job.payload, this.ctx.now()))) {
+        throw new FencedOut(`another node took over the cross-region copy ${job.target}; this batch was not committed`);
+      }
+      if (ids.size > 0 && (await tx.existingChunks([...ids])).size !== ids.size) return false;
+      await tx.insertEntries(familyId, seq, batch.rows);
+      await tx.setPointProgress(familyId, seq, cursor, copied);
+      await tx.addPointBytesMoved(familyId, seq, batch.moved);
+      return true;
+    });
+  }
+
+  /** After a failed read of the source: if the source snapshot is gone, the copy fails with CopySourceNotFound. */
+  private async sourceGone(familyId: string, seq: number, sourceId: string, err: unknown): Promise<boolean> {
+    if (await this.sourceAlive(sourceId)) return false;
+    await this.fail(familyId, seq, 'CopySourceNotFound', `The source snapshot was deleted before the copy finished${isNotFound(err) ? '' : ` (${err instanceof Error ? err.message : String(err)})`}.`);
+    return true;
+  }
+
+  /** A copy job that ended failed (the runner gave up on it): the target fails with the error. */
+  async failCopy(job: Job, err: unknown): Promise<void> {
+    const { familyId, seq } = parseTarget(job.target);
+    const code = err instanceof SnapdiskError && err.code !== 'InternalError' ? err.code : 'CopyFailed';
+    await this.fail(familyId, seq, code, `The cross-region copy failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   /** Waits until the source point is ready; false when the copy cannot proceed (and was failed). */
@@ -183,8 +234,10 @@ export class RegionCopies {
     return uniqueId === '' || (await this.ctx.catalog.getSnapshotById(uniqueId)) !== null;
   }
 
+  /** Fails a target still copying: its partial entries go, the snapshot shows copyCompletionError. */
   private async fail(familyId: string, seq: number, code: string, message: string): Promise<void> {
     await this.ctx.catalog.transaction(async (tx) => {
+      if ((await tx.getPoint(familyId, seq))?.state !== 'copying') return;
       await tx.deletePointEntries(familyId, seq);
       await tx.failPoint(familyId, seq, code, message, this.ctx.now());
     });
@@ -279,4 +332,9 @@ function mirrorPoint(familyId: string, seq: number, source: SnapshotRecord, now:
     sourceSeq: source.point,
     bytesMoved: 0,
   };
+}
+
+function parseTarget(target: string): { familyId: string; seq: number } {
+  const i = target.lastIndexOf(':');
+  return { familyId: target.slice(0, i), seq: Number(target.slice(i + 1)) };
 }

@@ -3,15 +3,25 @@
  * The registry of loaded disk runtimes. A runtime is loaded on the first data access to a disk,
  * or at start-up when the disk has snapshots still copying or is still hydrating, and stays
  * loaded while it has pending work or connections.
+ *
+ * Several nodes: loading takes the disk's lease. A node that takes a lease and finds no head here
+ * (node-local heads, the head is on the node that served the disk) hands the lease back at once,
+ * so the node with the head can serve the disk again when it returns. When that node stays silent
+ * past `lostAfterMs`, any node that cannot reach the head either declares it lost
+ * (`reportLostHeads`): the disk shows `provisioningState: Failed` with `headLost`, its pending
+ * snapshots fail with `HeadLost`, and it can be recreated from its latest snapshot anywhere. If
+ * the node comes back after all, loading the head clears the mark and gives the changes of those
+ * failed snapshots back to change tracking, so the next snapshot has them.
  */
 
 import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
+import { jobLane } from '../core/ports.js';
 import { BLOCK_SIZE, blockCount } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import type { Leases } from './leases.js';
 import type { Resolver, RuntimeLookup } from './resolver.js';
-import { DiskRuntime } from './runtime.js';
+import { dirtyMapName, DiskRuntime } from './runtime.js';
 
 /** The size of a disk's head volume: an upload disk keeps room for the VHD footer until finalised. */
 export function volumeSize(d: DiskRecord): number {
@@ -51,12 +61,82 @@ export class Runtimes implements RuntimeLookup {
     return p;
   }
 
+  /** Called after a runtime was fenced (lease lost): its jobs stop here. */
+  onFenced: (rt: DiskRuntime) => void = () => undefined;
+
   /** Another node took the disk over: stop serving it at once. */
   fence(diskId: string): void {
     const rt = this.byDisk.get(diskId);
     if (!rt) return;
     this.byDisk.delete(diskId);
     rt.close();
+    this.onFenced(rt);
+  }
+
+  /** Lanes of the head-bound jobs this node can run: the disks it serves now. */
+  localLanes(): string[] {
+    const out: string[] = [];
+    for (const rt of this.byDisk.values()) {
+      if (rt.closed || !this.leases.serving(rt.disk.uniqueId)) continue;
+      out.push(jobLane('hydrate', rt.disk.uniqueId));
+      if (rt.disk.familyId) out.push(jobLane('snapshot-copy', `${rt.disk.familyId}:0`));
+    }
+    return out;
+  }
+
+  /**
+   * Whether this node may run a head-bound job of the disk now: it serves the disk, or the disk's
+   * lease is free (expired) and its head is reachable here, and loading it (taking the lease)
+   * succeeds. Never takes a lease for a head that is not here.
+   */
+  async bind(diskId: string): Promise<boolean> {
+    const loaded = this.byDisk.get(diskId);
+    if (loaded && !loaded.closed) return this.leases.serving(diskId);
+    if (!this.ctx.volumes.exists(diskId)) return false;
+    if (!(await this.leases.freeOrMine(diskId))) return false;
+    const disk = await this.ctx.catalog.getDiskById(diskId);
+    if (!disk) return true; // deleted meanwhile: the job finds out and ends
+    await this.get(disk);
+    return true;
+  }
+
+  /**
+   * Declares lost the heads of disks whose lease lapsed more than `lostAfterMs` ago, whose node
+   * stayed silent that long, and that this node cannot reach either. Returns the disks marked.
+   */
+  async reportLostHeads(): Promise<string[]> {
+    const lostAfter = this.leases.lostAfterMs;
+    const now = this.ctx.now();
+    const marked: string[] = [];
+    for (const lease of await this.ctx.catalog.lapsedLeases(new Date(now.getTime() - lostAfter), 100)) {
+      if (lease.nodeId === this.leases.node.id || this.ctx.volumes.exists(lease.diskId)) continue; // ours, or reachable: it will be served
+      const node = await this.ctx.catalog.getNode(lease.nodeId);
+      if (node && Date.parse(node.heartbeatAt) > now.getTime() - lostAfter) continue; // its node is back (or was stopped cleanly)
+      const message = `The head (live data) of this disk was on node ${lease.nodeId}, which stopped ${node ? `at ${node.heartbeatAt}` : 'renewing its lease'} and cannot be reached from the running nodes.`;
+      const done = await this.ctx.catalog.transaction(async (tx) => {
+        const l = await tx.getLease(lease.diskId);
+        if (!l || l.nodeId !== lease.nodeId || l.epoch !== lease.epoch || l.expiresAt !== lease.expiresAt) return false; // moved meanwhile
+        await tx.releaseLease(lease.diskId, lease.nodeId); // handled: never swept again
+        const disk = await tx.getDiskById(lease.diskId);
+        if (!disk) return false;
+        await tx.updateDisk({ ...disk, provisioningState: 'Failed', headLost: { node: lease.nodeId, since: now.toISOString(), message } });
+        if (disk.familyId) {
+          for (const p of await tx.listPoints(disk.familyId)) {
+            if (p.state !== 'copying') continue;
+            await tx.deletePointEntries(p.familyId, p.seq);
+            await tx.failPoint(p.familyId, p.seq, 'HeadLost', `${message} Its blocks not copied yet were only there.`, now);
+          }
+        }
+        // the copies and the hydration of the disk cannot run anywhere else: end their jobs
+        const lanes = [jobLane('hydrate', disk.uniqueId), ...(disk.familyId ? [jobLane('snapshot-copy', `${disk.familyId}:0`)] : [])];
+        for (const j of await tx.openJobs()) if (lanes.includes(jobLane(j.kind, j.target))) await tx.finishJob(j.id, 'failed', message, now);
+        return true;
+      });
+      if (!done) continue;
+      this.ctx.log.warn('disk head lost with its node', { disk: lease.diskId, node: lease.nodeId });
+      marked.push(lease.diskId);
+    }
+    return marked;
   }
 
   peek(diskId: string): DiskRuntime | null {
@@ -93,12 +173,11 @@ export class Runtimes implements RuntimeLookup {
   }
 
   private async load(disk: DiskRecord, create: boolean): Promise<DiskRuntime> {
+    if (!create && !this.ctx.volumes.exists(disk.uniqueId)) throw await this.headMissing(disk);
     const lease = await this.leases.acquire(disk.uniqueId);
     if (!create && !this.ctx.volumes.exists(disk.uniqueId)) {
-      const previous = lease.epoch > 1 ? ' (its lease moved here from a node that is gone)' : '';
-      throw new SnapdiskError('NotFound', `The head of disk ${disk.name} is not on this node${previous}: its live data is lost with the node that served it.`, {
-        hint: 'Create a new disk from its latest snapshot (createOption Copy) on any node; completed snapshots are intact.',
-      });
+      await this.leases.release(disk.uniqueId);
+      throw await this.headMissing(disk);
     }
     const size = volumeSize(disk);
     const volume = this.ctx.volumes.open(disk.uniqueId, size);
@@ -111,9 +190,26 @@ export class Runtimes implements RuntimeLookup {
     rt.leaseEpoch = lease.epoch;
     if (disk.familyId) {
       for (const p of await this.ctx.catalog.listPoints(disk.familyId)) {
-        if (p.state !== 'copying' || !p.frozenMap) continue;
-        rt.restorePending(p.familyId, p.seq, p.frozenMap, blockCount(p.sizeBytes), p.cursor);
+        if (p.state === 'copying' && p.frozenMap) {
+          rt.restorePending(p.familyId, p.seq, p.frozenMap, blockCount(p.sizeBytes), p.cursor);
+        } else if (p.state === 'failed' && p.seq <= disk.trackingPoint && volume.hasBitmap(dirtyMapName(p.seq - 1))) {
+          // failed while this node was away (HeadLost): its frozen changes go back to tracking
+          rt.restorePending(p.familyId, p.seq, dirtyMapName(p.seq - 1), blockCount(p.sizeBytes), 0);
+          rt.failPending(p.seq);
+          this.ctx.log.warn('changes of a snapshot that failed while the node was away are tracked again', { disk: disk.uniqueId, point: p.seq });
+        }
       }
+    }
+    if (disk.headLost) {
+      // the node that has the head is back: the disk is usable again
+      const epoch = lease.epoch;
+      await this.ctx.catalog.transaction(async (tx) => {
+        await this.leases.fence(tx, disk.uniqueId, epoch);
+        const d = await tx.getDiskById(disk.uniqueId);
+        if (d?.headLost) await tx.updateDisk({ ...d, provisioningState: 'Succeeded', headLost: null });
+      });
+      rt.disk = { ...rt.disk, provisioningState: 'Succeeded', headLost: null };
+      this.ctx.log.info('disk head served again after it had been reported lost', { disk: disk.uniqueId });
     }
     this.byDisk.set(disk.uniqueId, rt);
     if (volume.reopenedAfterReboot) {
@@ -123,6 +219,16 @@ export class Runtimes implements RuntimeLookup {
       await this.onPowerLoss(rt);
     }
     return rt;
+  }
+
+  /** The error for a disk whose head is not on this node, naming where it was. */
+  private async headMissing(disk: DiskRecord): Promise<SnapdiskError> {
+    const lease = await this.ctx.catalog.getLease(disk.uniqueId);
+    const where = lease && lease.nodeId !== this.leases.node.id ? ` (it was served by node ${lease.nodeId})` : '';
+    const lost = disk.headLost ? ` It was reported lost at ${disk.headLost.since}.` : '';
+    return new SnapdiskError('NotFound', `The head of disk ${disk.name} is not on this node${where}: its live data is only on the node that served it.${lost}`, {
+      hint: 'Start that node again, or create a new disk from its latest snapshot (createOption Copy) on any node; completed snapshots are intact.',
+    });
   }
 }
 

@@ -104,26 +104,102 @@ describe.skipIf(skip !== null)(`PostgreSQL catalog ${skip ?? ''}`, () => {
     try {
       const t0 = new Date('2026-01-01T00:00:00Z');
       for (let i = 0; i < 40; i++) await a.enqueueJob('hydrate', `d${i}`, { i }, t0);
+      // two copies of one family: one lane, only its oldest job is claimable
+      const f1 = await a.enqueueJob('region-copy', 'fam:1', {}, t0);
+      const f2 = await a.enqueueJob('region-copy', 'fam:2', {}, t0);
       const claims = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).claimJobs({ limit: 5, staleBefore: t0, at: t0 })),
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).claimJobs({ nodeId: i % 2 ? 'a' : 'b', limit: 6, staleBefore: t0, at: t0 })),
       );
       const ids = claims.flat().map((j) => j.id);
-      expect(ids.length).toBe(40);
-      expect(new Set(ids).size).toBe(40);
-      expect(await a.claimJobs({ limit: 5, staleBefore: t0, at: t0 })).toEqual([]);
+      expect(ids.length).toBe(41);
+      expect(new Set(ids).size).toBe(41);
+      expect(ids).toContain(f1.id);
+      expect(ids).not.toContain(f2.id);
+      expect(await a.claimJobs({ nodeId: 'a', limit: 5, staleBefore: t0, at: t0 })).toEqual([]);
+      const holder = claims.findIndex((c) => c.some((j) => j.id === f1.id)) % 2 ? a : b;
+      const f1Claim = claims.flat().find((j) => j.id === f1.id);
+      expect(await holder.finishClaimedJob(f1.id, f1Claim?.attempts ?? -1, 'done', null, t0)).toBe(true);
+      expect((await a.claimJobs({ nodeId: 'a', limit: 5, staleBefore: t0, at: t0 })).map((j) => j.id)).toEqual([f2.id]);
       const job = claims[0]?.[0];
       if (!job) throw new Error('no job');
-      expect(await b.touchClaimedJob(job.id, job.fence, { i: 'half' }, new Date(t0.getTime() + 1000))).toBe(true);
+      const fence = job.attempts;
+      expect(await b.touchClaimedJob(job.id, fence, { i: 'half' }, new Date(t0.getTime() + 1000))).toBe(true);
       // node b stalls; after the stale interval node a takes the job over
       const later = new Date(t0.getTime() + 120_000);
-      const taken = await a.claimJobs({ limit: 100, staleBefore: new Date(later.getTime() - 60_000), at: later });
+      const taken = await a.claimJobs({ nodeId: 'a', limit: 100, staleBefore: new Date(later.getTime() - 60_000), at: later });
       const again = taken.find((j) => j.id === job.id);
       expect(again?.payload).toEqual({ i: 'half' });
-      expect(again?.fence).toBe(job.fence + 1);
-      expect(await b.touchClaimedJob(job.id, job.fence, { i: 'stale' }, later)).toBe(false);
-      expect(await b.finishClaimedJob(job.id, job.fence, 'done', null, later)).toBe(false);
-      expect(await a.finishClaimedJob(job.id, again?.fence ?? -1, 'done', null, later)).toBe(true);
+      expect(again?.attempts).toBe(fence + 1);
+      expect(again?.nodeId).toBe('a');
+      expect(await b.touchClaimedJob(job.id, fence, { i: 'stale' }, later)).toBe(false);
+      expect((await b.renewJobClaims('b', [{ id: job.id, fence }], later)).size).toBe(0);
+      expect(await b.finishClaimedJob(job.id, fence, 'done', null, later)).toBe(false);
+      expect(await a.finishClaimedJob(job.id, again?.attempts ?? -1, 'done', null, later)).toBe(true);
       expect((await a.openJobs()).some((j) => j.id === job.id)).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(db.url, schema);
+    }
+  });
+
+  it('lease fencing locks the lease row: a takeover waits for the commit of the holder', async () => {
+    const schema = db.schema();
+    const a = await openPostgresCatalog(db.url, { schema, poolSize: 3 });
+    const b = await openPostgresCatalog(db.url, { schema, poolSize: 3 });
+    try {
+      const t0 = new Date();
+      const lease = await a.acquireLease('d', 'node-a', new Date(t0.getTime() + 50), t0);
+      expect(lease?.epoch).toBe(1);
+      const events: string[] = [];
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      const commit = a.transaction(async (tx) => {
+        expect(await tx.holdsLease('d', 'node-a', 1)).toBe(true);
+        await gate;
+        events.push('a commits');
+      });
+      await new Promise((r) => setTimeout(r, 100)); // the lease expired meanwhile
+      const takeover = b.acquireLease('d', 'node-b', new Date(Date.now() + 30_000), new Date()).then((l) => {
+        events.push('b takes over');
+        return l;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(events).toEqual([]);
+      release();
+      await commit;
+      expect((await takeover)?.epoch).toBe(2);
+      expect(events).toEqual(['a commits', 'b takes over']);
+      expect(await a.holdsLease('d', 'node-a', 1)).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(db.url, schema);
+    }
+  });
+
+  it('the CopyStart count is serialised per subscription and region across nodes', async () => {
+    const schema = db.schema();
+    const a = await openPostgresCatalog(db.url, { schema, poolSize: 3 });
+    const b = await openPostgresCatalog(db.url, { schema, poolSize: 3 });
+    try {
+      const events: string[] = [];
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      const first = a.transaction(async (tx) => {
+        expect(await tx.countRegionCopies('SUB', 'westus')).toBe(0);
+        await gate;
+        events.push('a done');
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const second = b.transaction(async (tx) => {
+        await tx.countRegionCopies('sub', 'westus');
+        events.push('b counted');
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      release();
+      await Promise.all([first, second]);
+      expect(events.indexOf('a done')).toBeLessThan(events.indexOf('b counted'));
     } finally {
       await a.close();
       await b.close();

@@ -5,8 +5,8 @@
  * that two nodes starting together never run a migration twice. An unreachable server, a wrong
  * password or a missing database is a start-up error that names the server and what to check.
  *
- * Beyond the Catalog port it offers job claims for several nodes (`FOR UPDATE SKIP LOCKED` with a
- * fencing token, see job-claims.ts) until the port grows them.
+ * Several nodes: job claims (`FOR UPDATE SKIP LOCKED`, fencing token) and lease fencing
+ * (`FOR SHARE`) are in SqlCatalog, chosen by dialect; what PostgreSQL needs beyond that is here.
  */
 
 import { SnapdiskError } from '../../core/errors.js';
@@ -16,13 +16,14 @@ import { SqlCatalog } from '../sql-catalog.js';
 import type { SqlClient } from '../sql-client.js';
 import * as entryQueries from './entry-queries.js';
 import { isTransientPgError, maskUrl } from './errors.js';
-import { claimJobs, finishClaimedJob, touchClaimedJob, type ClaimedJob, type ClaimOptions } from './job-claims.js';
 import { createPool, PostgresClient, type PostgresOptions } from './postgres-client.js';
 
 export type { PostgresOptions } from './postgres-client.js';
 
 /** First key of the two-key advisory lock that serialises migrations ('snap'). */
 const MIGRATION_LOCK = 0x736e6170;
+/** First key of the transaction lock around a CopyStart limit check ('copy'). */
+const COPY_QUOTA_LOCK = 0x636f7079;
 
 const START_HINTS: Record<string, string> = {
   '28P01': 'The password was refused: check the user and password in "catalog.url".',
@@ -100,17 +101,14 @@ export class PostgresCatalog extends SqlCatalog {
 
   // -- several nodes ---------------------------------------------------------------------------
 
-  /** Claims runnable jobs (queued, or running but stale) for this node; see job-claims.ts. */
-  claimJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
-    return claimJobs(this.client, options);
-  }
-
-  touchClaimedJob(id: number, fence: number, payload: Record<string, unknown>, at: Date): Promise<boolean> {
-    return touchClaimedJob(this.client, id, fence, payload, at);
-  }
-
-  finishClaimedJob(id: number, fence: number, state: 'done' | 'failed', error: string | null, at: Date): Promise<boolean> {
-    return finishClaimedJob(this.client, id, fence, state, error, at);
+  /**
+   * The CopyStart limit is checked by counting inside the transaction that inserts the copy.
+   * Under READ COMMITTED two nodes could both count 99 and both insert; a transaction-scoped
+   * advisory lock per (subscription, region) makes count-then-insert atomic across nodes.
+   */
+  override async countRegionCopies(subscriptionId: string, region: string): Promise<number> {
+    await this.client.get('SELECT pg_advisory_xact_lock(?, hashtext(?))', [COPY_QUOTA_LOCK, `${subscriptionId.toLowerCase()}|${region}`]);
+    return super.countRegionCopies(subscriptionId, region);
   }
 }
 

@@ -25,7 +25,7 @@ describe('sqlite migrations', () => {
     expect(await migrate(client)).toBe(SCHEMA_VERSION);
     expect(await migrate(client)).toBe(SCHEMA_VERSION);
     const rows = await client.all<{ version: number }>('SELECT version FROM schema_migrations');
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
     const mode = await client.get<{ journal_mode: string }>('PRAGMA journal_mode');
     expect(mode?.journal_mode).toBe('memory');
     await client.close();

@@ -203,16 +203,57 @@ export function describeCatalog(name: string, factory: () => Promise<{ catalog: 
         await c.releaseLease('d1', 'node-a');
         expect((await c.getLease('d1'))?.nodeId).toBe('node-b');
         await c.releaseLease('d1', 'node-b');
-        expect(await c.getLease('d1')).toBeNull();
+        expect(await c.holdsLease('d1', 'node-b', 2)).toBe(false);
+        expect(await c.lapsedLeases(later(1000), 10)).toEqual([]); // released, not lapsed
+        // taken anew after a release: a new epoch, even for the same node
+        expect((await c.acquireLease('d1', 'node-b', later(400), later(300)))?.epoch).toBe(3);
+        expect((await c.lapsedLeases(later(500), 10)).map((l) => l.diskId)).toEqual(['d1']);
         await c.heartbeat({ id: 'node-a', url: 'https://a:1/', nbd: 'a:2', heartbeatAt: t0.toISOString() });
         await c.heartbeat({ id: 'node-a', url: 'https://a:3/', nbd: 'a:2', heartbeatAt: later(5).toISOString() });
-        expect(await c.getNode('node-a')).toEqual({ id: 'node-a', url: 'https://a:3/', nbd: 'a:2', heartbeatAt: later(5).toISOString() });
-        const job = await c.enqueueJob('gc', 'eastus', {}, t0);
-        expect(await c.jobOwner(job.id)).toBeNull();
-        expect(await c.setJobOwner(job.id, null, 'node-a')).toBe(true);
-        expect(await c.setJobOwner(job.id, null, 'node-b')).toBe(false);
-        expect(await c.setJobOwner(job.id, 'node-a', 'node-b')).toBe(true);
-        expect(await c.jobOwner(job.id)).toBe('node-b');
+        await c.heartbeat({ id: 'node-a', url: 'https://a:3/', nbd: 'a:2', heartbeatAt: later(5).toISOString(), incarnation: 'h/1/x' });
+        expect(await c.getNode('node-a')).toEqual({ id: 'node-a', url: 'https://a:3/', nbd: 'a:2', heartbeatAt: later(5).toISOString(), incarnation: 'h/1/x' });
+      }));
+
+    it('job claims: oldest open job per lane, fencing token, stale takeover, release, periodic jobs', () =>
+      withCatalog(async (c) => {
+        const t0 = new Date('2026-01-01T00:00:00Z');
+        const at = (s: number): Date => new Date(t0.getTime() + s * 1000);
+        const c1 = await c.enqueueJob('snapshot-copy', 'fam:1', {}, t0);
+        const c2 = await c.enqueueJob('snapshot-copy', 'fam:2', {}, t0);
+        const h = await c.enqueueJob('hydrate', 'disk', {}, t0);
+        const g = await c.enqueueJob('gc', 'all', {}, t0);
+        expect(await c.claimJobs({ nodeId: 'a', at: t0, staleBefore: at(-30), limit: 10, kinds: ['gc'], lanes: [] })).toEqual([]);
+        const first = await c.claimJobs({ nodeId: 'a', at: t0, staleBefore: at(-30), limit: 10, lanes: ['snapshot-copy|fam', 'hydrate|disk'] });
+        expect(first.map((j) => [j.id, j.attempts, j.nodeId])).toEqual([[c1.id, 1, 'a'], [h.id, 1, 'a']]);
+        // the second copy of the family waits for the first, also for other nodes
+        expect(await c.claimJobs({ nodeId: 'b', at: at(1), staleBefore: at(-29), limit: 10, kinds: ['snapshot-copy', 'hydrate'] })).toEqual([]);
+        expect((await c.staleJobs(['snapshot-copy', 'hydrate'], at(-29), 10)).map((j) => j.id)).toEqual([]);
+        expect([...(await c.renewJobClaims('a', [{ id: c1.id, fence: 1 }, { id: h.id, fence: 1 }, { id: g.id, fence: 1 }], at(10)))].sort()).toEqual([c1.id, h.id].sort());
+        // node a stops renewing: after the stale interval b takes the copy over, a is fenced out
+        expect((await c.staleJobs(['snapshot-copy'], at(41), 10)).map((j) => j.id)).toEqual([c1.id]);
+        const taken = await c.claimJobs({ nodeId: 'b', at: at(41), staleBefore: at(11), limit: 10, kinds: ['snapshot-copy'] });
+        expect(taken.map((j) => [j.id, j.attempts, j.nodeId])).toEqual([[c1.id, 2, 'b']]);
+        expect(await c.touchClaimedJob(c1.id, 1, { late: true }, at(42))).toBe(false);
+        expect(await c.finishClaimedJob(c1.id, 1, 'failed', 'late', at(42))).toBe(false);
+        expect((await c.renewJobClaims('a', [{ id: c1.id, fence: 1 }], at(42))).size).toBe(0);
+        expect(await c.touchClaimedJob(c1.id, 2, { cursor: 5 }, at(43))).toBe(true);
+        expect(await c.finishClaimedJob(c1.id, 2, 'done', null, at(44))).toBe(true);
+        // now the second copy is the lane's oldest
+        const next = await c.claimJobs({ nodeId: 'a', at: at(45), staleBefore: at(15), limit: 10, kinds: ['snapshot-copy'] });
+        expect(next.map((j) => j.id)).toEqual([c2.id]);
+        expect(await c.releaseClaimedJob(c2.id, 1, at(46))).toBe(true);
+        expect(await c.releaseClaimedJob(c2.id, 1, at(46))).toBe(false);
+        // a restarted node takes its own running jobs back at once
+        expect(await c.claimJobs({ nodeId: 'a', at: at(47), staleBefore: at(5), limit: 10, kinds: ['hydrate'] })).toEqual([]);
+        expect((await c.claimJobs({ nodeId: 'a', at: at(47), staleBefore: at(5), limit: 10, kinds: ['hydrate'], reclaimOwn: true })).map((j) => j.attempts)).toEqual([2]);
+        // periodic singleton work: enqueued only when the last run is old enough
+        const gd = await c.claimJobs({ nodeId: 'a', at: at(50), staleBefore: at(20), limit: 1, kinds: ['gc'] });
+        expect(await c.finishClaimedJob(g.id, gd[0]?.attempts ?? -1, 'done', null, at(60))).toBe(true);
+        expect(await c.lastJobDone('gc')).toBe(at(60).toISOString());
+        expect(await c.enqueueJobIfDue('gc', 'all', {}, at(70), at(0))).toBeNull();
+        const due = await c.enqueueJobIfDue('gc', 'all', {}, at(700), at(100));
+        expect(due?.state).toBe('queued');
+        expect((await c.enqueueJobIfDue('gc', 'all', {}, at(701), at(101)))?.id).toBe(due?.id);
       }));
 
     it('snapshot creations log and grants', () =>
