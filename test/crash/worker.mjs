@@ -1,15 +1,18 @@
 // Crash-test worker: runs a deterministic stream of operations against an engine in DATA and
 // journals each one on stdout ("B ..." when it starts, "A ..." when it was acknowledged), until
 // the parent kills it with SIGKILL. Uses the compiled engine (npm run build).
-//   node test/crash/worker.mjs DATA SEED
+//   node test/crash/worker.mjs DATA SEED [open]
+// "open": only opens the engine and the disk (the start-up work, printing the engine's warnings as
+// "LOG ..." lines), says READY and waits to be killed.
 import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import process from 'node:process';
+import { setInterval } from 'node:timers';
 import { join } from 'node:path';
 import { openEngine } from '../../dist/src/app.js';
 import { loadConfig } from '../../dist/src/config/config.js';
 
-const [dir, seedArg] = process.argv.slice(2);
+const [dir, seedArg, mode] = process.argv.slice(2);
 const seed = Number(seedArg);
 const SUB = '00000000-0000-4000-8000-000000000001';
 const RG = 'crash';
@@ -22,7 +25,8 @@ const rnd = (n) => {
 };
 const say = (line) => writeSync(1, `${line}\n`);
 
-const { engine } = await openEngine({ dataDir: dir, config: loadConfig(join(dir, 'config.json')), durableCatalog: true });
+const logger = { info: () => undefined, warn: (m) => say(`LOG ${m}`), error: (m) => say(`LOG ${m}`) };
+const { engine } = await openEngine({ dataDir: dir, config: loadConfig(join(dir, 'config.json')), durableCatalog: true, ...(mode === 'open' ? { logger } : {}) });
 await engine.resources.ensureSubscription({ subscriptionId: SUB, displayName: 'crash', tenantId: 't', state: 'Enabled' });
 if (!(await engine.resources.findGroup(SUB, RG))) await engine.resources.putGroup(SUB, RG, 'eastus');
 let disk = await engine.disks.find({ subscriptionId: SUB, resourceGroup: RG, name: 'd' });
@@ -31,6 +35,7 @@ if (!disk) {
 }
 const h = await engine.disks.open(disk.uniqueId);
 say('READY');
+if (mode === 'open') await new Promise(() => setInterval(() => undefined, 60_000)); // until killed
 for (let i = 0; ; i++) {
   const op = rnd(100);
   if (op < 70) {

@@ -12,7 +12,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEngine } from '../../src/app.js';
@@ -157,6 +157,88 @@ describe('crash safety (SIGKILL at random points)', () => {
       }
     }
   }, 1_200_000);
+});
+
+/** Runs the worker's start-up only, killed `ms` after it printed a line containing `marker`. */
+function killAfter(dir: string, marker: string, ms: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WORKER, dir, '1', 'open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let timer: NodeJS.Timeout | null = null;
+    const kill = (): void => void child.kill('SIGKILL');
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!timer && (out.includes(marker) || out.includes('READY'))) timer = setTimeout(kill, out.includes(marker) ? ms : 0);
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (signal !== 'SIGKILL') reject(new Error(`worker exited by itself (code ${code}): ${err}`));
+      else resolve(out.split('\n').filter((l) => l.length > 0));
+    });
+  });
+}
+
+describe('crash safety of the start-up rescan after a reboot', () => {
+  it('a kill while the rescan runs never skips it: changes of failed copies and untracked ones stay in the next snapshot', async () => {
+    expect(existsSync(join(import.meta.dirname, '..', '..', 'dist', 'src', 'app.js'))).toBe(true);
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const delays = [0, 1, 2, 4, 7, 12, 20, 35];
+    for (const ms of delays) {
+      const dir = tempDir('snapdisk-reboot-');
+      try {
+        writeFileSync(join(dir, 'config.json'), JSON.stringify({ limits: { incrementalSnapshotsPerDiskPer5Minutes: 1000000 } }));
+        const config = loadConfig(join(dir, 'config.json'));
+        const source = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/disks/d`;
+        const snap = async (e: Awaited<ReturnType<typeof openEngine>>['engine'], name: string): Promise<SnapshotRecord> =>
+          (await e.snapshots.createOrUpdate({ subscriptionId: SUB, resourceGroup: RG, name, incremental: true, creationData: { createOption: 'Copy', sourceResourceId: source } })).snapshot;
+        // before the "reboot": block 0 copied into s0; blocks 10..29 frozen in 20 snapshots still copying
+        let opened = await openEngine({ dataDir: dir, config, durableCatalog: true });
+        let e = opened.engine;
+        await e.resources.ensureSubscription({ subscriptionId: SUB, displayName: 'crash', tenantId: 't', state: 'Enabled' });
+        await e.resources.putGroup(SUB, RG, 'eastus');
+        const { disk } = await e.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: RG, name: 'd', sizeGb: 1, creationData: { createOption: 'Empty' } });
+        const h = await e.disks.open(disk.uniqueId);
+        await h.write(0, bytes(1, 4096));
+        const s0 = await snap(e, 's0');
+        await e.idle();
+        e.pauseJobs();
+        for (let i = 0; i < 20; i++) {
+          await h.write((10 + i) * 65536, bytes(100 + i, 4096));
+          await snap(e, `s${i + 1}`);
+        }
+        await e.close();
+        // the machine lost power with the head open (the page cache survived: the kindest case)
+        const meta = join(dir, 'volumes', disk.uniqueId, 'meta.json');
+        writeFileSync(meta, JSON.stringify({ bootId: 'the-boot-before', open: true }));
+        const journal = await killAfter(dir, 'rescanning conservatively', ms);
+        expect(journal.some((l) => l.includes('rescanning conservatively')), `delay ${ms}: ${journal.join('; ')}`).toBe(true);
+        opened = await openEngine({ dataDir: dir, config, durableCatalog: true });
+        e = opened.engine;
+        try {
+          await e.idle();
+          const now = await (await e.disks.open(disk.uniqueId)).read(0, 32 * 65536);
+          const check = await snap(e, 'check');
+          await e.idle();
+          expect(firstDiff(await e.snapshots.read(check, 0, now.length), now, null), `delay ${ms}: a change was lost`).toBe(-1);
+          const diff = await e.snapshots.diff(check, await e.snapshots.getById(s0.uniqueId), { end: 32 * 65536 });
+          const changed = new Set(diff.ranges.flatMap((r) => Array.from({ length: (r.end - r.start) / 65536 }, (_, i) => r.start / 65536 + i)));
+          // blocks 10..29: the failed copies gave them back; block 0: the rescan after the reboot
+          for (const b of [0, ...Array.from({ length: 20 }, (_, i) => 10 + i)]) expect(changed.has(b), `delay ${ms}: block ${b} missing from the diff`).toBe(true);
+          for (let i = 1; i <= 20; i++) {
+            const s = await e.snapshots.find({ subscriptionId: SUB, resourceGroup: RG, name: `s${i}` });
+            expect(s && (await e.snapshots.status(s)).provisioningState).toBe('Failed');
+          }
+          expect(JSON.parse(readFileSync(meta, 'utf8'))).toEqual({ bootId: boot, open: true });
+        } finally {
+          await e.close();
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }, 300_000);
 });
 
 async function expectDiffRebuilds(
