@@ -174,20 +174,42 @@ describe('integrity', () => {
     const disk = await createDisk(e, 'd');
     const h = await e.disks.open(disk.uniqueId);
     const rnd = prng(7);
-    const before = rnd(32 * MiB);
+    const size = 64 * MiB; // 1024 blocks: four batches of the copy
+    const before = rnd(size);
     await h.write(0, before);
+    // each batch takes a little while to store, so writes land between batches and while two are
+    // in flight (read and hashed, not committed), whatever the speed of the machine
+    const store = t.chunkStores.get('eastus');
+    if (!store) throw new Error('no store');
+    const put = store.put.bind(store);
+    store.put = async (blocks, redundancy) => {
+      await new Promise<void>((resolve) => setTimeout(resolve, 40));
+      return put(blocks, redundancy);
+    };
+    e.pauseJobs();
     const s = await snapshot(e, disk, 's');
-    const writes: Promise<void>[] = [];
-    for (let i = 0; i < 200; i++) {
-      const off = Math.floor(Math.random() * (32 * MiB - 70_000));
-      writes.push(h.write(off, rnd(1 + Math.floor(Math.random() * 70_000))));
-      if (i % 10 === 0) writes.push(h.zero(Math.floor(Math.random() * 30 * MiB), 100_000));
+    e.resumeJobs();
+    let mid = 0;
+    for (let round = 0; ; round++) {
+      const pct = (await e.snapshots.status(s)).completionPercent;
+      if (pct >= 100) break;
+      if (pct > 0) mid++;
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 8; i++) {
+        const off = Math.floor(Math.random() * (size - 70_000));
+        writes.push(h.write(off, rnd(1 + Math.floor(Math.random() * 70_000))));
+      }
+      writes.push(h.zero(Math.floor(Math.random() * (size - 200_000)), 1 + Math.floor(Math.random() * 200_000)));
+      const off = Math.floor(Math.random() * (size - 300_000));
+      const during = await e.snapshots.read(s, off, 300_000);
+      await Promise.all(writes);
+      expect(during.equals(before.subarray(off, off + 300_000)), `round ${round} at ${pct}%`).toBe(true);
+      await new Promise<void>((resolve) => setTimeout(resolve, 5));
     }
-    const during = await e.snapshots.read(s, 0, 32 * MiB);
-    await Promise.all(writes);
+    store.put = put;
     await e.idle();
-    expect(during.equals(before)).toBe(true);
-    expect((await e.snapshots.read(s, 0, 32 * MiB)).equals(before)).toBe(true);
+    expect(mid).toBeGreaterThan(0); // writes raced batches with 0 < completionPercent < 100
+    expect((await e.snapshots.read(s, 0, size)).equals(before)).toBe(true);
   });
 
   it('bad input gets a coded error and changes nothing', async () => {
@@ -197,6 +219,12 @@ describe('integrity', () => {
     expect(await code(h.write(GiB - 10, Buffer.alloc(20)))).toBe('OutOfRange');
     expect(await code(h.read(-1, 10))).toBe('OutOfRange');
     expect(await code(h.read(0.5, 10))).toBe('OutOfRange');
+    // lengths are checked before anything is allocated
+    expect(await code(h.read(0, -1))).toBe('OutOfRange');
+    expect(await code(h.read(0, 0.5))).toBe('OutOfRange');
+    expect(await code(h.read(0, Number.NaN))).toBe('OutOfRange');
+    expect(await code(h.read(0, 2 ** 53))).toBe('OutOfRange');
+    expect(await code(h.zero(0, -5))).toBe('OutOfRange');
     expect(await code(e.disks.update(disk, { sizeGb: 0 }))).toBe('InvalidParameter');
     await e.disks.update(disk, { sizeGb: 2 });
     expect(await code(e.disks.update(disk, { sizeGb: 1 }))).toBe('OperationNotAllowed');
