@@ -305,9 +305,10 @@ export class SqlCatalog implements Catalog {
   }
 
   async updateSnapshot(s: SnapshotRecord): Promise<void> {
+    // a deleted row is never written back: a stale copy cannot bring the snapshot back
     await this.db.run(
       `UPDATE snapshots SET subscription_id = ?, rg_key = ?, name_key = ?, doc = ?, family_id = ?, point = ?, deleted_at = ?, live_key = ?
-       WHERE unique_id = ?`,
+       WHERE unique_id = ? AND deleted_at IS NULL`,
       [key(s.subscriptionId), key(s.resourceGroup), key(s.name), JSON.stringify(s), s.familyId, s.point, s.deletedAt, liveKey(s), s.uniqueId],
     );
   }
@@ -316,6 +317,12 @@ export class SqlCatalog implements Catalog {
     const r = await this.db.get<{ doc: string }>('SELECT doc FROM snapshots WHERE live_key = ?', [
       `${key(subscriptionId)}|${key(resourceGroup)}|${key(name)}`,
     ]);
+    return r ? (JSON.parse(r.doc) as SnapshotRecord) : null;
+  }
+
+  async getSnapshotForUpdate(uniqueId: string): Promise<SnapshotRecord | null> {
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const r = await this.db.get<{ doc: string }>(`SELECT doc FROM snapshots WHERE unique_id = ? AND deleted_at IS NULL${lock}`, [uniqueId]);
     return r ? (JSON.parse(r.doc) as SnapshotRecord) : null;
   }
 

@@ -245,7 +245,10 @@ export interface ResourceCatalog {
   deleteDisk(uniqueId: string): Promise<void>;
 
   insertSnapshot(s: SnapshotRecord): Promise<void>;
+  /** Rewrites a live snapshot's row; a deleted one is left as it is. */
   updateSnapshot(s: SnapshotRecord): Promise<void>;
+  /** A live snapshot read for a read-modify-write inside a transaction (row-locked where the database can). */
+  getSnapshotForUpdate(uniqueId: string): Promise<SnapshotRecord | null>;
   getSnapshot(subscriptionId: string, resourceGroup: string, name: string): Promise<SnapshotRecord | null>;
   getSnapshotById(uniqueId: string): Promise<SnapshotRecord | null>;
   /** Live (not deleted) snapshots; `includeDeleted` for usage reports. */

@@ -5,7 +5,8 @@
  */
 
 import { invalid, notAllowed, SnapdiskError } from './errors.js';
-import type { DiskSku, SectorSize, SnapshotSku } from './model.js';
+import { tryParseResourceId } from './ids.js';
+import type { CreationData, DiskSku, SectorSize, SnapshotSku } from './model.js';
 import { DISK_SKUS, SNAPSHOT_SKUS } from './model.js';
 import { GiB, MAX_DISK_SIZE_GB } from './units.js';
 
@@ -97,13 +98,18 @@ export function incrementalSnapshotSku(requested: SnapshotSku | undefined, regio
   return region.zones.length > 0 ? 'Standard_ZRS' : 'Standard_LRS';
 }
 
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9_]$/;
+/** Disk names (azure-api.md §1): letters, digits, `_` and `-`; 1–80 characters; no trailing `-`. */
+const DISK_NAME_RE = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,78}[A-Za-z0-9_])?$/;
+/** Snapshot names may also hold periods (Azure's naming rules), not at either end. */
+const SNAPSHOT_NAME_RE = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
 
-/** Disk and snapshot names: letters, digits, `_`, `-`, `.`; 1–80 characters; no trailing `.`/`-`. */
+/** Disk and snapshot names: 1–80 characters, starting and ending with a letter, digit or `_`. */
 export function validateResourceName(name: string, kind: string): void {
-  if (!NAME_RE.test(name)) {
+  const snapshot = kind === 'snapshot';
+  if (!(snapshot ? SNAPSHOT_NAME_RE : DISK_NAME_RE).test(name)) {
+    const chars = snapshot ? 'letters, digits, underscores, periods or hyphens' : 'letters, digits, underscores or hyphens';
     throw invalid(
-      `The ${kind} name '${name}' is invalid: use 1 to 80 letters, digits, underscores, periods or hyphens, starting with a letter, digit or underscore and ending with a letter, digit or underscore.`,
+      `The ${kind} name '${name}' is invalid: use 1 to 80 ${chars}, starting with a letter, digit or underscore and ending with a letter, digit or underscore.`,
       'name',
     );
   }
@@ -163,6 +169,89 @@ export function validateSectorSize(value: unknown, sku: DiskSku): SectorSize {
     );
   }
   return value;
+}
+
+/** Premium SSD performance tiers by provisioned size (GiB): the `tier` Azure reports by default. */
+const PREMIUM_TIERS: ReadonlyArray<[number, string]> = [
+  [4, 'P1'], [8, 'P2'], [16, 'P3'], [32, 'P4'], [64, 'P6'], [128, 'P10'], [256, 'P15'], [512, 'P20'],
+  [1024, 'P30'], [2048, 'P40'], [4096, 'P50'], [8192, 'P60'], [16384, 'P70'], [32767, 'P80'],
+];
+
+/** The baseline performance tier of a disk (Premium SSD only; undefined for other skus). */
+export function defaultTier(sku: DiskSku, sizeBytes: number): string | undefined {
+  if (!sku.startsWith('Premium_')) return undefined;
+  const sizeGb = Math.ceil(sizeBytes / GiB);
+  return PREMIUM_TIERS.find(([max]) => sizeGb <= max)?.[1];
+}
+
+/**
+ * Stored disk properties without a `tier` that only repeats the computed default (az sends the
+ * GET output back on update): a tier is kept only when it is a choice, so it follows resizes.
+ */
+export function withoutDefaultTier(properties: Record<string, unknown>, sku: DiskSku, sizeBytes: number): Record<string, unknown> {
+  const tier = properties.tier;
+  if (typeof tier !== 'string' || tier.toUpperCase() !== defaultTier(sku, sizeBytes)) return properties;
+  const { tier: _dropped, ...rest } = properties;
+  return rest;
+}
+
+/** A SAS URL with its signature (`sig`) replaced: what is stored and shown of an Import source. */
+export function redactSasSignature(uri: string): string {
+  const q = uri.indexOf('?');
+  if (q < 0) return uri;
+  const query = uri
+    .slice(q + 1)
+    .split('&')
+    .map((part) => (/^sig=/i.test(part) ? 'sig=REDACTED' : part))
+    .join('&');
+  return `${uri.slice(0, q)}?${query}`;
+}
+
+/** A PUT on an existing resource that changes what cannot change (ARM code PropertyChangeNotAllowed, 409). */
+export class PropertyChangeNotAllowed extends SnapdiskError {
+  readonly armCode = 'PropertyChangeNotAllowed';
+
+  constructor(property: string, target: string, hint?: string) {
+    super('Conflict', `Changing property '${property}' is not allowed.`, { target, ...(hint ? { hint } : {}) });
+  }
+}
+
+/** One resource in two spellings (ARM ids are case-insensitive; spec examples omit the leading `/`). */
+function sameResourceId(a: string, b: string): boolean {
+  const pa = tryParseResourceId(a);
+  const pb = tryParseResourceId(b);
+  if (!pa || !pb) return a.trim().toLowerCase() === b.trim().toLowerCase();
+  return pa.kind === pb.kind && pa.subscriptionId === pb.subscriptionId && pa.resourceGroup.toLowerCase() === pb.resourceGroup.toLowerCase() && pa.name.toLowerCase() === pb.name.toLowerCase();
+}
+
+/**
+ * Refuses a PUT body whose creationData (immutable after creation) or zones differ from the
+ * existing resource's. Fields the body leaves out are not changes; read-only ones are ignored.
+ */
+export function assertUnchangedCreation(
+  existing: { creationData: CreationData; logicalSectorSize: SectorSize; zones?: string[] },
+  requested: { creationData: CreationData; zones?: string[] },
+): void {
+  const was = existing.creationData;
+  const cd = requested.creationData;
+  const hint = 'creationData is fixed when a resource is created: create a new resource with the other source instead.';
+  const refuse = (field: string): never => {
+    throw new PropertyChangeNotAllowed(`creationData.${field}`, `properties.creationData.${field}`, hint);
+  };
+  if (cd.createOption.toLowerCase() !== was.createOption.toLowerCase()) refuse('createOption');
+  if (cd.sourceResourceId !== undefined && (was.sourceResourceId === undefined || !sameResourceId(cd.sourceResourceId, was.sourceResourceId))) {
+    refuse('sourceResourceId');
+  }
+  if (cd.sourceUri !== undefined && redactSasSignature(cd.sourceUri) !== (was.sourceUri === undefined ? undefined : redactSasSignature(was.sourceUri))) {
+    refuse('sourceUri');
+  }
+  if (cd.uploadSizeBytes !== undefined && cd.uploadSizeBytes !== was.uploadSizeBytes) refuse('uploadSizeBytes');
+  if (cd.logicalSectorSize !== undefined && cd.logicalSectorSize !== existing.logicalSectorSize) refuse('logicalSectorSize');
+  if (requested.zones !== undefined && existing.zones !== undefined) {
+    const a = [...new Set(requested.zones)].sort().join(',');
+    const b = [...new Set(existing.zones)].sort().join(',');
+    if (a !== b) throw new PropertyChangeNotAllowed('zones', 'zones', 'The zone of a disk is fixed when it is created: snapshot it and create a disk in the other zone.');
+  }
 }
 
 /** Days in the month of `date` (UTC), for the usage quantity (used GiB / days in month). */

@@ -13,23 +13,29 @@
 import { invalid, isNotFound, notAllowed, SnapdiskError } from '../core/errors.js';
 import { parseResourceId, resourceId } from '../core/ids.js';
 import type { CreationData, DiskRecord, DiskSku, ResourceKey, SectorSize, SnapshotRecord } from '../core/model.js';
+import type { Catalog } from '../core/ports.js';
 import {
+  assertUnchangedCreation,
   isUltraClass,
+  redactSasSignature,
   validateDiskSizeGb,
   validateResourceName,
   validateSectorSize,
   validateUploadSize,
+  withoutDefaultTier,
 } from '../core/rules.js';
 import { GiB } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import type { DiskRecords } from './disk-records.js';
 import type { Hydrator } from './hydration.js';
 import type { JobRunner } from './jobs.js';
+import { KeyedMutex } from './locks.js';
 import type { Points } from './points.js';
-import type { Resources } from './resources.js';
+import { nameKey, nameTaken, type Resources } from './resources.js';
 import type { DiskRuntime, Extent } from './runtime.js';
 import type { Resolver } from './resolver.js';
 import type { Runtimes } from './runtimes.js';
+import { assertUsable, snapshotHealth } from './usability.js';
 
 export interface DiskSpec extends ResourceKey {
   location?: string;
@@ -79,7 +85,16 @@ export interface UploadVersion {
 
 const UPLOAD_STATES = new Set(['ReadyToUpload', 'ActiveUpload']);
 
+/** A new disk and, for a restore from an Ultra/PremiumV2 snapshot, the snapshot whose concurrent restores are limited. */
+interface Initialized {
+  disk: DiskRecord;
+  limitedBy?: SnapshotRecord;
+}
+
 export class Disks {
+  /** One create-or-update at a time per disk name: a second PUT of a new name updates. */
+  private readonly names = new KeyedMutex();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly resources: Resources,
@@ -124,16 +139,21 @@ export class Disks {
   /** PUT: creates the disk, or updates the updatable fields of an existing one. */
   async createOrUpdate(spec: DiskSpec): Promise<{ disk: DiskRecord; created: boolean }> {
     validateResourceName(spec.name, 'disk');
+    return this.names.run(nameKey(spec), () => this.createOrUpdateLocked(spec));
+  }
+
+  private async createOrUpdateLocked(spec: DiskSpec): Promise<{ disk: DiskRecord; created: boolean }> {
     const existing = await this.find(spec);
     const group = existing ? await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup) : await this.resources.requireWritableGroup(spec.subscriptionId, spec.resourceGroup);
     if (existing) {
+      assertUnchangedCreation(existing, spec);
       const patch: DiskPatch = {};
       if (spec.tags) patch.tags = spec.tags;
       if (spec.properties) patch.properties = spec.properties;
       if (spec.sku && spec.sku !== existing.sku) patch.sku = spec.sku;
       if (spec.sizeGb !== undefined && spec.sizeGb * GiB !== existing.sizeBytes) patch.sizeGb = spec.sizeGb;
-      if (spec.maxShares !== undefined) patch.maxShares = spec.maxShares;
-      return { disk: await this.update(spec, patch), created: false };
+      if (spec.maxShares !== undefined && spec.maxShares !== existing.maxShares) patch.maxShares = spec.maxShares;
+      return { disk: await this.update(existing, patch), created: false };
     }
     const location = (spec.location ?? group.location).toLowerCase();
     const region = this.ctx.region(location);
@@ -149,8 +169,21 @@ export class Disks {
       throw invalid(`Zone-redundant disks (${sku}) are not available in ${location}: it has no zones.`, 'sku.name');
     }
     const base = this.newRecord(spec, location, sku, zones);
-    const disk = await this.initialize(base, spec);
-    await this.ctx.catalog.insertDisk(disk);
+    const init = await this.initialize(base, spec);
+    const disk: DiskRecord = { ...init.disk, properties: withoutDefaultTier(init.disk.properties, init.disk.sku, init.disk.sizeBytes) };
+    try {
+      await this.ctx.catalog.transaction(async (tx) => {
+        // the limit and the new row in one transaction: concurrent restores cannot all pass the check
+        if (init.limitedBy) await this.checkConcurrentCreations(tx, init.limitedBy);
+        await tx.insertDisk(disk);
+      });
+    } catch (err) {
+      // nothing references the hidden point taken of a source disk: let it go
+      if (disk.baseFamilyId && disk.creationData.sourceResourceId && parseResourceId(disk.creationData.sourceResourceId).kind === 'disks') {
+        await this.points.release(disk.baseFamilyId, disk.basePoint).catch(() => undefined);
+      }
+      throw nameTaken(err, 'disk', spec) ?? err;
+    }
     const rt = await this.runtimes.get(disk, { create: true });
     await rt.flush();
     if (disk.hydration === 'hydrating') {
@@ -190,7 +223,7 @@ export class Disks {
   }
 
   /** Fills size, sector size, state and base according to the create option. */
-  private async initialize(d: DiskRecord, spec: DiskSpec): Promise<DiskRecord> {
+  private async initialize(d: DiskRecord, spec: DiskSpec): Promise<Initialized> {
     const cd = spec.creationData;
     const extra = cd.extra ? { extra: cd.extra } : {};
     switch (cd.createOption) {
@@ -200,10 +233,12 @@ export class Disks {
         }
         const sector = validateSectorSize(cd.logicalSectorSize, d.sku);
         return {
-          ...d,
-          sizeBytes: validateDiskSizeGb(spec.sizeGb),
-          logicalSectorSize: sector,
-          creationData: { createOption: 'Empty', ...(isUltraClass(d.sku) ? { logicalSectorSize: sector } : {}), ...extra },
+          disk: {
+            ...d,
+            sizeBytes: validateDiskSizeGb(spec.sizeGb),
+            logicalSectorSize: sector,
+            creationData: { createOption: 'Empty', ...(isUltraClass(d.sku) ? { logicalSectorSize: sector } : {}), ...extra },
+          },
         };
       }
       case 'Upload': {
@@ -212,11 +247,13 @@ export class Disks {
           throw invalid('An upload disk receives a VHD, which has 512-byte sectors: logicalSectorSize 4096 is not possible.', 'properties.creationData.logicalSectorSize');
         }
         return {
-          ...d,
-          sizeBytes: upload - 512,
-          logicalSectorSize: 512,
-          diskState: 'ReadyToUpload',
-          creationData: { createOption: 'Upload', uploadSizeBytes: upload, ...extra },
+          disk: {
+            ...d,
+            sizeBytes: upload - 512,
+            logicalSectorSize: 512,
+            diskState: 'ReadyToUpload',
+            creationData: { createOption: 'Upload', uploadSizeBytes: upload, ...extra },
+          },
         };
       }
       case 'Copy':
@@ -231,7 +268,7 @@ export class Disks {
     }
   }
 
-  private async initializeCopy(d: DiskRecord, spec: DiskSpec): Promise<DiskRecord> {
+  private async initializeCopy(d: DiskRecord, spec: DiskSpec): Promise<Initialized> {
     const cd = spec.creationData;
     if (!cd.sourceResourceId) {
       throw invalid(`sourceResourceId is required when createOption is ${cd.createOption}.`, 'properties.creationData.sourceResourceId');
@@ -244,10 +281,10 @@ export class Disks {
     }
     const source = await this.ctx.catalog.getDisk(src.subscriptionId, src.resourceGroup, src.name);
     if (!source) throw notFound('disks', src);
-    return this.fromDisk(d, spec, source);
+    return { disk: await this.fromDisk(d, spec, source) };
   }
 
-  private async fromSnapshot(d: DiskRecord, spec: DiskSpec, snap: SnapshotRecord): Promise<DiskRecord> {
+  private async fromSnapshot(d: DiskRecord, spec: DiskSpec, snap: SnapshotRecord): Promise<Initialized> {
     if (snap.location !== d.location) {
       throw invalid(
         `The snapshot ${snap.name} is in ${snap.location}; a disk created from it must be in the same region, not ${d.location}.`,
@@ -255,20 +292,15 @@ export class Disks {
         'Copy the snapshot to the target region first (createOption CopyStart), then create the disk there.',
       );
     }
-    if (snap.provisioningState === 'Failed') throw notAllowed(`The snapshot ${snap.name} failed and cannot be used to create a disk.`);
     if (snap.logicalSectorSize === 4096 && !isUltraClass(d.sku)) {
       throw notAllowed(
         `The snapshot ${snap.name} has a 4096-byte logical sector size (VHDX): it can only create UltraSSD_LRS or PremiumV2_LRS disks, not ${d.sku}.`,
       );
     }
-    const pct = await this.points.progress(snap.familyId, snap.point);
-    if (isUltraClass(snap.sourceDiskSku) && pct < 100) {
-      throw notAllowed(
-        `The snapshot ${snap.name} of an ${snap.sourceDiskSku} disk is still in background copy (completionPercent ${pct}): it can be used once completionPercent reaches 100.`,
-        `Check with: az snapshot show -g ${snap.resourceGroup} -n ${snap.name} --query completionPercent`,
-      );
-    }
-    if (isUltraClass(snap.sourceDiskSku)) await this.checkConcurrentCreations(snap);
+    // a failed snapshot (or one built on a failed point), an unfinished Ultra/PremiumV2 snapshot or CopyStart copy
+    assertUsable(snap, await snapshotHealth(this.ctx, this.points, this.resolver, snap), 'creating a disk');
+    const limited = isUltraClass(snap.sourceDiskSku);
+    if (limited) await this.checkConcurrentCreations(this.ctx.catalog, snap); // quick check; again when inserting
     const sizeBytes = spec.sizeGb !== undefined ? validateDiskSizeGb(spec.sizeGb) : snap.sizeBytes;
     if (sizeBytes < snap.sizeBytes) {
       throw invalid(
@@ -277,7 +309,7 @@ export class Disks {
       );
     }
     const sector: SectorSize = snap.logicalSectorSize;
-    return {
+    const disk: DiskRecord = {
       ...d,
       sizeBytes,
       logicalSectorSize: sector,
@@ -285,8 +317,7 @@ export class Disks {
         createOption: spec.creationData.createOption,
         sourceResourceId: resourceId('snapshots', snap),
         sourceUniqueId: snap.uniqueId,
-        ...(spec.creationData.sourceUri ? { sourceUri: spec.creationData.sourceUri } : {}),
-        ...(spec.creationData.storageAccountId ? { storageAccountId: spec.creationData.storageAccountId } : {}),
+        ...provenance(spec.creationData),
         ...(isUltraClass(d.sku) ? { logicalSectorSize: sector } : {}),
       },
       baseFamilyId: snap.familyId,
@@ -295,11 +326,12 @@ export class Disks {
       hydrationTotalBlocks: -1,
       hydrationDoneBlocks: 0,
     };
+    return limited ? { disk, limitedBy: snap } : { disk };
   }
 
-  private async checkConcurrentCreations(snap: SnapshotRecord): Promise<void> {
+  private async checkConcurrentCreations(catalog: Catalog, snap: SnapshotRecord): Promise<void> {
     const limit = this.ctx.limits.concurrentDiskCreationsPerSnapshot;
-    const all = await this.ctx.catalog.listDisks({});
+    const all = await catalog.listDisks({});
     const active = all.filter((x) => x.creationData.sourceUniqueId === snap.uniqueId && x.hydration === 'hydrating').length;
     if (active >= limit) {
       throw notAllowed(
@@ -332,8 +364,7 @@ export class Disks {
         createOption: spec.creationData.createOption,
         sourceResourceId: resourceId('disks', source),
         sourceUniqueId: source.uniqueId,
-        ...(spec.creationData.sourceUri ? { sourceUri: spec.creationData.sourceUri } : {}),
-        ...(spec.creationData.storageAccountId ? { storageAccountId: spec.creationData.storageAccountId } : {}),
+        ...provenance(spec.creationData),
       },
       baseFamilyId: point.familyId,
       basePoint: point.seq,
@@ -343,25 +374,44 @@ export class Disks {
     };
   }
 
-  /** PATCH: tags, properties, sku and a grow-only resize. */
+  /**
+   * PATCH: tags, properties, sku, maxShares and a grow-only resize. Everything is checked before
+   * anything changes; then one write under the disk's lock (a refused PATCH changes nothing).
+   */
   async update(key: ResourceKey, patch: DiskPatch): Promise<DiskRecord> {
     const disk = await this.get(key);
+    const sizeBytes = patch.sizeGb !== undefined ? validateDiskSizeGb(patch.sizeGb) : undefined;
+    this.checkPatch(disk, patch, sizeBytes ?? disk.sizeBytes);
+    return this.records.locks.run(disk.uniqueId, async () => {
+      const current = await this.ctx.catalog.getDiskById(disk.uniqueId);
+      if (!current) throw notFound('disks', key);
+      const size = sizeBytes ?? current.sizeBytes;
+      this.checkPatch(current, patch, size);
+      if (size !== current.sizeBytes) await this.growLocked(current, size);
+      return this.records.mutateLocked(current.uniqueId, (d) => {
+        const sku = patch.sku ?? d.sku;
+        const properties = patch.properties ? { ...d.properties, ...patch.properties } : d.properties;
+        return {
+          ...d,
+          ...(patch.tags ? { tags: patch.tags } : {}),
+          ...(patch.maxShares !== undefined ? { maxShares: patch.maxShares } : {}),
+          sku,
+          sizeBytes: size,
+          properties: withoutDefaultTier(properties, sku, size),
+        };
+      });
+    });
+  }
+
+  /** The refusals of a PATCH, all before any change. */
+  private checkPatch(disk: DiskRecord, patch: DiskPatch, sizeBytes: number): void {
     if (patch.sku && patch.sku !== disk.sku && (isUltraClass(patch.sku) || isUltraClass(disk.sku))) {
       throw notAllowed(`The sku of disk ${disk.name} cannot change from ${disk.sku} to ${patch.sku}.`);
     }
-    let updated = await this.records.mutate(disk.uniqueId, (d) => ({
-      ...d,
-      ...(patch.tags ? { tags: patch.tags } : {}),
-      ...(patch.properties ? { properties: { ...d.properties, ...patch.properties } } : {}),
-      ...(patch.sku ? { sku: patch.sku } : {}),
-      ...(patch.maxShares !== undefined ? { maxShares: patch.maxShares } : {}),
-    }));
-    if (patch.sizeGb !== undefined) updated = await this.resize(updated, validateDiskSizeGb(patch.sizeGb));
-    return updated;
-  }
-
-  private async resize(disk: DiskRecord, sizeBytes: number): Promise<DiskRecord> {
-    if (sizeBytes === disk.sizeBytes) return disk;
+    if (patch.maxShares !== undefined && patch.maxShares !== disk.maxShares && (disk.diskState === 'Attached' || this.records.clients(disk.uniqueId).length > 0)) {
+      throw notAllowed(`maxShares of disk ${disk.name} cannot change while it is attached.`, 'Disconnect its NBD clients first.');
+    }
+    if (sizeBytes === disk.sizeBytes) return;
     if (sizeBytes < disk.sizeBytes) {
       throw notAllowed(
         `Disk ${disk.name} cannot shrink from ${disk.sizeBytes / GiB} GiB to ${sizeBytes / GiB} GiB: disks only grow.`,
@@ -371,19 +421,20 @@ export class Disks {
     if (disk.diskState !== 'Unattached' && disk.diskState !== 'Attached') {
       throw notAllowed(`Disk ${disk.name} cannot be resized while it is ${disk.diskState}.`);
     }
+  }
+
+  /** Grows the head (the caller holds the disk's lock and writes the new size). */
+  private async growLocked(disk: DiskRecord, sizeBytes: number): Promise<void> {
     const rt = await this.runtimes.get(disk);
-    return this.records.locks.run(disk.uniqueId, async () => {
-      if (isUltraClass(disk.sku) && rt.pending.length > 0) {
-        await this.points.failPending(
-          rt,
-          'DiskResizedDuringCopy',
-          `The disk ${disk.name} was resized while this snapshot was in background copy; snapshots of Ultra Disks and Premium SSD v2 disks under background copy fail when the disk grows.`,
-        );
-      }
-      rt.resize(sizeBytes);
-      await rt.flush();
-      return this.records.mutateLocked(disk.uniqueId, (d) => ({ ...d, sizeBytes }));
-    });
+    if (isUltraClass(disk.sku) && rt.pending.length > 0) {
+      await this.points.failPending(
+        rt,
+        'DiskResizedDuringCopy',
+        `The disk ${disk.name} was resized while this snapshot was in background copy; snapshots of Ultra Disks and Premium SSD v2 disks under background copy fail when the disk grows.`,
+      );
+    }
+    rt.resize(sizeBytes);
+    await rt.flush();
   }
 
   /** DELETE: false when the disk does not exist. */
@@ -396,32 +447,48 @@ export class Disks {
   }
 
   async deleteRecord(disk: DiskRecord): Promise<void> {
-    const rt = this.runtimes.peek(disk.uniqueId);
-    if (disk.diskState === 'Attached' || (rt && rt.connections > 0)) {
-      throw notAllowed(`Disk ${disk.name} is attached (${disk.managedBy ?? 'NBD'}) and cannot be deleted.`, 'Disconnect its NBD clients first.');
+    this.checkDeletable(disk); // quick refusal; checked again on the current record under the lock
+    // the node serving the head deletes it; snapshots still copying out of it finish first
+    await this.runtimes.claim(disk.uniqueId);
+    let deleted: DiskRecord | null = null;
+    while (!deleted) {
+      const waiting = this.runtimes.peek(disk.uniqueId);
+      while (waiting && !waiting.closed && waiting.pending.length > 0) await new Promise((r) => setTimeout(r, 20));
+      const outcome = await this.records.locks.run(disk.uniqueId, async (): Promise<DiskRecord | 'gone' | 'wait'> => {
+        const current = await this.ctx.catalog.getDiskById(disk.uniqueId);
+        if (!current) return 'gone';
+        this.checkDeletable(current);
+        const rt = this.runtimes.peek(current.uniqueId);
+        if (rt && !rt.closed && rt.pending.length > 0) return 'wait'; // a snapshot was taken meanwhile
+        await this.ctx.catalog.transaction(async (tx) => {
+          await tx.deleteDisk(current.uniqueId);
+          if (current.familyId) await tx.updateFamilyDisk(current.familyId, null);
+          await tx.revokeGrants(current.uniqueId, this.ctx.now());
+        });
+        await this.runtimes.unload(current.uniqueId);
+        await this.ctx.volumes.remove(current.uniqueId);
+        return current;
+      });
+      if (outcome === 'gone') return;
+      if (outcome !== 'wait') deleted = outcome;
+    }
+    if (deleted.familyId) {
+      this.resolver.forgetFamily(deleted.familyId);
+      await this.points.release(deleted.familyId, deleted.trackingPoint);
+      const left = await this.ctx.catalog.listPoints(deleted.familyId);
+      if (left.length === 0) await this.points.dropFamily(deleted.familyId);
+    }
+    if (deleted.baseFamilyId) await this.points.release(deleted.baseFamilyId, deleted.basePoint);
+  }
+
+  private checkDeletable(disk: DiskRecord): void {
+    const clients = this.records.clients(disk.uniqueId);
+    if (disk.diskState === 'Attached' || clients.length > 0) {
+      throw notAllowed(`Disk ${disk.name} is attached (${disk.managedBy ?? clients[0] ?? 'NBD'}) and cannot be deleted.`, 'Disconnect its NBD clients first.');
     }
     if (disk.diskState === 'ActiveSAS' || disk.diskState === 'ActiveUpload') {
       throw notAllowed(`Disk ${disk.name} has an active SAS (${disk.diskState}) and cannot be deleted.`, 'Revoke access first (endGetAccess).');
     }
-    // the node serving the head deletes it; snapshots still copying out of it finish first
-    await this.runtimes.claim(disk.uniqueId);
-    while (rt && rt.pending.length > 0) await new Promise((r) => setTimeout(r, 20));
-    await this.records.locks.run(disk.uniqueId, async () => {
-      await this.ctx.catalog.transaction(async (tx) => {
-        await tx.deleteDisk(disk.uniqueId);
-        if (disk.familyId) await tx.updateFamilyDisk(disk.familyId, null);
-        await tx.revokeGrants(disk.uniqueId, this.ctx.now());
-      });
-      await this.runtimes.unload(disk.uniqueId);
-      await this.ctx.volumes.remove(disk.uniqueId);
-    });
-    if (disk.familyId) {
-      this.resolver.forgetFamily(disk.familyId);
-      await this.points.release(disk.familyId, disk.trackingPoint);
-      const left = await this.ctx.catalog.listPoints(disk.familyId);
-      if (left.length === 0) await this.points.dropFamily(disk.familyId);
-    }
-    if (disk.baseFamilyId) await this.points.release(disk.baseFamilyId, disk.basePoint);
   }
 
   // -- data path ---------------------------------------------------------------------------------
@@ -494,31 +561,57 @@ export class Disks {
     return { generation: rt.disk.writeGeneration ?? 0, writes: session.writes, at: session.at };
   }
 
-  /** A read-write NBD connection: the disk becomes Attached. */
+  /**
+   * A read-write NBD connection: the disk becomes Attached, `managedBy` naming its oldest client.
+   * The connection counts only once the record says so; if opening fails afterwards it is undone.
+   */
   async attach(uniqueId: string, client: string): Promise<DiskHandle> {
     const disk = await this.getById(uniqueId);
-    const rt = await this.runtimes.get(disk);
-    await this.records.mutate(uniqueId, (d) => {
-      if (d.diskState === 'ActiveSAS' || d.diskState === 'ActiveSASFrozen') {
-        throw notAllowed(`Disk ${d.name} has an active SAS and cannot be attached.`, 'Revoke access (endGetAccess) first.');
-      }
-      if (UPLOAD_STATES.has(d.diskState)) {
-        throw notAllowed(`Disk ${d.name} is waiting for an upload (${d.diskState}) and cannot be attached.`, 'Finish the upload with endGetAccess first.');
-      }
-      rt.connections++;
-      return rt.connections === 1 ? { ...d, diskState: 'Attached', managedBy: client } : d;
+    await this.runtimes.get(disk);
+    await this.records.locks.run(uniqueId, async () => {
+      await this.records.mutateLocked(uniqueId, (d) => {
+        if (d.diskState === 'ActiveSAS' || d.diskState === 'ActiveSASFrozen') {
+          throw notAllowed(`Disk ${d.name} has an active SAS and cannot be attached.`, 'Revoke access (endGetAccess) first.');
+        }
+        if (UPLOAD_STATES.has(d.diskState)) {
+          throw notAllowed(`Disk ${d.name} is waiting for an upload (${d.diskState}) and cannot be attached.`, 'Finish the upload with endGetAccess first.');
+        }
+        const owner = this.records.clients(uniqueId)[0] ?? client;
+        return d.diskState === 'Attached' && d.managedBy === owner ? d : { ...d, diskState: 'Attached', managedBy: owner };
+      });
+      this.records.addClient(uniqueId, client);
     });
-    return this.open(uniqueId);
+    try {
+      return await this.open(uniqueId);
+    } catch (err) {
+      await this.detach(uniqueId, client).catch(() => undefined);
+      throw err;
+    }
   }
 
-  async detach(uniqueId: string): Promise<void> {
+  /**
+   * The end of a read-write connection (of `client`; the oldest one when absent). The record
+   * follows the connections left even when the final flush fails (that error is reported after)
+   * or the runtime was loaded again meanwhile.
+   */
+  async detach(uniqueId: string, client?: string): Promise<void> {
+    let flushError: unknown = null;
     const rt = this.runtimes.peek(uniqueId);
-    if (!rt || rt.connections === 0) return;
-    await rt.flush();
-    await this.records.mutate(uniqueId, (d) => {
-      rt.connections = Math.max(0, rt.connections - 1);
-      return rt.connections === 0 ? { ...d, diskState: 'Unattached', managedBy: null } : d;
+    if (rt && !rt.closed) await rt.flush().catch((err: unknown) => (flushError = err));
+    await this.records.locks.run(uniqueId, async () => {
+      if (!this.records.removeClient(uniqueId, client)) return;
+      const owner = this.records.clients(uniqueId)[0] ?? null;
+      try {
+        await this.records.mutateLocked(uniqueId, (d) => {
+          if (owner !== null) return d.managedBy === owner ? d : { ...d, managedBy: owner };
+          if (d.diskState !== 'Attached' && d.managedBy === null) return d;
+          return { ...d, diskState: d.diskState === 'Attached' ? 'Unattached' : d.diskState, managedBy: null };
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // deleted: nothing to detach from
+      }
     });
+    if (flushError !== null) throw flushError;
   }
 
   /**
@@ -548,6 +641,14 @@ export class Disks {
       throw err;
     }
   }
+}
+
+/** sourceUri (without its SAS signature) and storageAccountId of an Import, as given. */
+function provenance(cd: CreationData): { sourceUri?: string; storageAccountId?: string } {
+  return {
+    ...(cd.sourceUri ? { sourceUri: redactSasSignature(cd.sourceUri) } : {}),
+    ...(cd.storageAccountId ? { storageAccountId: cd.storageAccountId } : {}),
+  };
 }
 
 export function notFound(kind: 'disks' | 'snapshots', key: ResourceKey): SnapdiskError {

@@ -5,7 +5,7 @@
  * snapshots with an active SAS per family, and the finalisation of uploads (VHD footer check).
  */
 
-import { invalid, notAllowed, SnapdiskError } from '../core/errors.js';
+import { invalid, isNotFound, notAllowed, SnapdiskError } from '../core/errors.js';
 import type { DiskRecord, Grant, SnapshotRecord } from '../core/model.js';
 import { checkSasDuration } from '../core/rules.js';
 import { parseVhdFooter } from '../core/vhd.js';
@@ -79,8 +79,7 @@ export class Grants {
         if (upload) {
           throw notAllowed(`Disk ${d.name} is waiting for an upload (${d.diskState}): grant Write access to upload, then endGetAccess.`);
         }
-        const rt = this.runtimes.peek(d.uniqueId);
-        if (d.diskState === 'Attached' || (rt && rt.connections > 0)) {
+        if (d.diskState === 'Attached' || this.records.clients(d.uniqueId).length > 0) {
           throw notAllowed(`Disk ${d.name} is attached (${d.managedBy ?? 'NBD'}): a SAS can only be granted on a detached disk.`, 'Disconnect its NBD clients first.');
         }
       }
@@ -96,8 +95,10 @@ export class Grants {
   private async beginSnapshot(s: SnapshotRecord, grant: Grant): Promise<void> {
     if (grant.access === 'Write') throw notAllowed(`Snapshot ${s.name} is read-only: only Read access can be granted.`);
     await this.snapshots.assertUsable(s, 'a SAS');
-    await this.ctx.catalog.transaction(async (tx) => {
-      const active = await tx.listActiveGrants({ familyId: s.familyId }, this.ctx.now());
+    // the record is read again inside the transaction: a snapshot deleted meanwhile is not found,
+    // and only diskState changes
+    await this.snapshots.mutate(s, async (current, tx) => {
+      const active = await tx.listActiveGrants({ familyId: current.familyId }, this.ctx.now());
       const others = new Set(active.filter((g) => g.resourceUniqueId !== s.uniqueId).map((g) => g.resourceUniqueId));
       const limit = this.ctx.limits.activeSasPerSnapshotFamily;
       if (s.incremental && others.size >= limit) {
@@ -107,17 +108,16 @@ export class Grants {
         );
       }
       await tx.insertGrant(grant);
-      await tx.updateSnapshot({ ...s, diskState: 'ActiveSAS' });
+      return current.diskState === 'ActiveSAS' ? current : { ...current, diskState: 'ActiveSAS' };
     });
   }
 
   /** endGetAccess. For an upload disk it validates the uploaded VHD and makes the disk usable. */
   async end(target: GrantTarget): Promise<void> {
     if (target.kind === 'snapshot') {
-      const s = target.snapshot;
-      await this.ctx.catalog.transaction(async (tx) => {
-        await tx.revokeGrants(s.uniqueId, this.ctx.now());
-        if (s.diskState === 'ActiveSAS') await tx.updateSnapshot({ ...s, diskState: 'Unattached' });
+      await this.snapshots.mutate(target.snapshot, async (current, tx) => {
+        await tx.revokeGrants(current.uniqueId, this.ctx.now());
+        return current.diskState === 'ActiveSAS' ? { ...current, diskState: 'Unattached' } : current;
       });
       return;
     }
@@ -173,12 +173,27 @@ export class Grants {
     for (const d of await this.ctx.catalog.listDisks({})) {
       if (d.diskState !== 'ActiveSAS') continue;
       if ((await this.ctx.catalog.listActiveGrants({ resourceUniqueId: d.uniqueId }, now)).length > 0) continue;
-      await this.records.mutate(d.uniqueId, (x) => (x.diskState === 'ActiveSAS' ? { ...x, diskState: 'Unattached' } : x));
+      try {
+        await this.records.mutate(d.uniqueId, async (x) => {
+          if (x.diskState !== 'ActiveSAS') return x;
+          if ((await this.ctx.catalog.listActiveGrants({ resourceUniqueId: x.uniqueId }, now)).length > 0) return x; // granted again meanwhile
+          return { ...x, diskState: 'Unattached' };
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
     }
     for (const s of await this.ctx.catalog.listSnapshots({})) {
       if (s.diskState !== 'ActiveSAS') continue;
-      if ((await this.ctx.catalog.listActiveGrants({ resourceUniqueId: s.uniqueId }, now)).length > 0) continue;
-      await this.ctx.catalog.updateSnapshot({ ...s, diskState: 'Unattached' });
+      try {
+        await this.snapshots.mutate(s, async (current, tx) => {
+          if (current.diskState !== 'ActiveSAS') return current;
+          if ((await tx.listActiveGrants({ resourceUniqueId: current.uniqueId }, now)).length > 0) return current; // granted again meanwhile
+          return { ...current, diskState: 'Unattached' };
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // deleted meanwhile: nothing to return to idle
+      }
     }
   }
 }

@@ -4,7 +4,7 @@
  */
 
 import { SnapdiskError } from '../core/errors.js';
-import type { ResourceGroup, Subscription } from '../core/model.js';
+import type { ResourceGroup, ResourceKey, Subscription } from '../core/model.js';
 import { validateResourceGroupName } from '../core/rules.js';
 import type { EngineContext } from './context.js';
 
@@ -112,4 +112,23 @@ export class Resources {
   async removeGroup(subscriptionId: string, name: string): Promise<void> {
     await this.ctx.catalog.deleteResourceGroup(subscriptionId, name);
   }
+}
+
+/** The key of a resource name within its group (names are case-insensitive in ARM). */
+export function nameKey(key: ResourceKey): string {
+  return `${key.subscriptionId}|${key.resourceGroup}|${key.name}`.toLowerCase();
+}
+
+/**
+ * The catalog refused a new row because the name is taken (a request on another node, or a move
+ * into the group, created it first): a 409 that says so instead of a driver error.
+ */
+export function nameTaken(err: unknown, kind: 'disk' | 'snapshot', key: ResourceKey): SnapdiskError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  const unique = (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) || (err instanceof SnapdiskError && err.code === 'Conflict' && /catalog/.test(err.message));
+  if (!unique) return null;
+  return new SnapdiskError('Conflict', `A ${kind} named ${key.name} was created in resource group ${key.resourceGroup} by a concurrent request.`, {
+    hint: 'Send the PUT again: it updates the existing one.',
+    cause: err,
+  });
 }

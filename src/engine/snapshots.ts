@@ -14,17 +14,27 @@ import { invalid, notAllowed, SnapdiskError } from '../core/errors.js';
 import { parseResourceId, resourceId } from '../core/ids.js';
 import type { CopyCompletionError, DiskRecord, ResourceKey, SnapshotRecord, SnapshotSku } from '../core/model.js';
 import type { ByteRange, DiffRange } from '../core/ranges.js';
-import { incrementalSnapshotSku, isUltraClass, RATE_WINDOW_MS, validateResourceName } from '../core/rules.js';
+import {
+  assertUnchangedCreation,
+  incrementalSnapshotSku,
+  isUltraClass,
+  RATE_WINDOW_MS,
+  redactSasSignature,
+  validateDiskSizeGb,
+  validateResourceName,
+} from '../core/rules.js';
 import type { Catalog } from '../core/ports.js';
-import { BLOCK_SIZE, DIFF_RESIZE_BOUNDARY_BYTES } from '../core/units.js';
+import { BLOCK_SIZE, DIFF_RESIZE_BOUNDARY_BYTES, GiB } from '../core/units.js';
 import type { EngineContext } from './context.js';
 import { notFound } from './disks.js';
+import { KeyedMutex } from './locks.js';
 import type { BlockPage, Maps } from './maps.js';
 import type { Points } from './points.js';
 import type { RegionCopies } from './region-copy.js';
 import type { Resolver } from './resolver.js';
-import type { Resources } from './resources.js';
+import { nameKey, nameTaken, type Resources } from './resources.js';
 import type { Runtimes } from './runtimes.js';
+import { assertNotFailed, assertUsable, snapshotHealth, type SnapshotHealth } from './usability.js';
 import type { CreationData } from '../core/model.js';
 
 export interface SnapshotSpec extends ResourceKey {
@@ -34,12 +44,16 @@ export interface SnapshotSpec extends ResourceKey {
   creationData: CreationData;
   tags?: Record<string, string>;
   properties?: Record<string, unknown>;
+  /** On an existing snapshot only its current size is accepted (snapshots do not resize). */
+  sizeGb?: number;
 }
 
 export interface SnapshotPatch {
   sku?: SnapshotSku;
   tags?: Record<string, string>;
   properties?: Record<string, unknown>;
+  /** Accepted when it is the current size; snapshots do not resize. */
+  sizeGb?: number;
 }
 
 export interface SnapshotStatus {
@@ -65,6 +79,9 @@ export interface RangePage<T extends ByteRange> {
 }
 
 export class Snapshots {
+  /** One create-or-update at a time per snapshot name: a second PUT of a new name updates. */
+  private readonly names = new KeyedMutex();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly resources: Resources,
@@ -98,17 +115,35 @@ export class Snapshots {
   }
 
   async status(s: SnapshotRecord): Promise<SnapshotStatus> {
-    const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
-    const pct = await this.points.progress(s.familyId, s.point);
-    const failed = point?.state === 'failed';
-    return {
-      completionPercent: pct,
-      provisioningState: failed ? 'Failed' : 'Succeeded',
-      copyCompletionError:
-        s.copyCompletionError ??
-        (failed ? { errorCode: point?.errorCode ?? 'CopyFailed', errorMessage: point?.errorMessage ?? 'the background copy failed' } : null),
-      usedBytes: s.incremental ? (point?.usedBytes ?? 0) : await this.fullUsedBytes(s),
-    };
+    try {
+      const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
+      const h = await this.health(s);
+      const failed = h.failed;
+      return {
+        completionPercent: h.completionPercent,
+        provisioningState: failed ? 'Failed' : 'Succeeded',
+        copyCompletionError:
+          s.copyCompletionError ??
+          (failed ? { errorCode: failed.errorCode ?? 'CopyFailed', errorMessage: failed.errorMessage ?? 'the background copy failed' } : null),
+        usedBytes: s.incremental ? (point?.usedBytes ?? 0) : await this.fullUsedBytes(s),
+      };
+    } catch (err) {
+      throw await this.goneOr(s, err);
+    }
+  }
+
+  private async health(s: SnapshotRecord): Promise<SnapshotHealth> {
+    try {
+      return await snapshotHealth(this.ctx, this.points, this.resolver, s);
+    } catch (err) {
+      throw await this.goneOr(s, err);
+    }
+  }
+
+  /** A snapshot deleted meanwhile may have lost its points (and family): that is ResourceNotFound. */
+  private async goneOr(s: SnapshotRecord, err: unknown): Promise<unknown> {
+    if (err instanceof SnapdiskError && err.code === 'ResourceNotFound') return err;
+    return (await this.ctx.catalog.getSnapshotById(s.uniqueId)) ? err : notFound('snapshots', s);
   }
 
   private async fullUsedBytes(s: SnapshotRecord): Promise<number> {
@@ -122,38 +157,65 @@ export class Snapshots {
 
   /** Refuses use (restore, SAS) of a snapshot that cannot be used yet. */
   async assertUsable(s: SnapshotRecord, purpose: string): Promise<void> {
-    const st = await this.status(s);
-    if (st.provisioningState === 'Failed') {
-      throw notAllowed(`The snapshot ${s.name} failed (${st.copyCompletionError?.errorMessage ?? 'copy failed'}) and cannot be used for ${purpose}.`);
-    }
-    const needsCompletion = isUltraClass(s.sourceDiskSku) || s.creationData.createOption === 'CopyStart';
-    if (needsCompletion && st.completionPercent < 100) {
-      throw notAllowed(
-        `The snapshot ${s.name} is still in background copy (completionPercent ${st.completionPercent}) and cannot be used for ${purpose} until it reaches 100.`,
-        `Check progress with: az snapshot show -g ${s.resourceGroup} -n ${s.name} --query completionPercent`,
-      );
-    }
+    assertUsable(s, await this.health(s), purpose);
+  }
+
+  /** Refuses use of a snapshot whose content (or that of a point it builds on) failed. */
+  async assertNotFailed(s: SnapshotRecord, purpose: string): Promise<void> {
+    assertNotFailed(s, await this.health(s), purpose);
+  }
+
+  /**
+   * Read-modify-write of a live snapshot record in one transaction: `fn` sees the current record
+   * (never a copy read earlier) and only its changes are written. A deleted snapshot is
+   * ResourceNotFound and is never written back.
+   */
+  async mutate(
+    s: SnapshotRecord,
+    fn: (current: SnapshotRecord, tx: Catalog) => SnapshotRecord | Promise<SnapshotRecord>,
+  ): Promise<SnapshotRecord> {
+    return this.ctx.catalog.transaction(async (tx) => {
+      const current = await tx.getSnapshotForUpdate(s.uniqueId);
+      if (!current) throw notFound('snapshots', s);
+      const updated = await fn(current, tx);
+      if (updated !== current) await tx.updateSnapshot(updated);
+      return updated;
+    });
   }
 
   /** PUT: creates the snapshot, or updates the updatable fields of an existing one. */
   async createOrUpdate(spec: SnapshotSpec): Promise<{ snapshot: SnapshotRecord; created: boolean }> {
     validateResourceName(spec.name, 'snapshot');
+    return this.names.run(nameKey(spec), () => this.createOrUpdateLocked(spec));
+  }
+
+  private async createOrUpdateLocked(spec: SnapshotSpec): Promise<{ snapshot: SnapshotRecord; created: boolean }> {
     const existing = await this.find(spec);
     const group = existing ? await this.resources.requireGroup(spec.subscriptionId, spec.resourceGroup) : await this.resources.requireWritableGroup(spec.subscriptionId, spec.resourceGroup);
     if (existing) {
       if (spec.incremental !== undefined && spec.incremental !== existing.incremental) {
         throw invalid(`The property 'incremental' of snapshot ${existing.name} cannot change after creation.`, 'properties.incremental');
       }
+      assertUnchangedCreation(existing, spec);
       const patch: SnapshotPatch = {};
       if (spec.tags) patch.tags = spec.tags;
       if (spec.properties) patch.properties = spec.properties;
       if (spec.sku) patch.sku = spec.sku;
-      return { snapshot: await this.update(spec, patch), created: false };
+      if (spec.sizeGb !== undefined) patch.sizeGb = spec.sizeGb;
+      return { snapshot: await this.update(existing, patch), created: false };
     }
-    const location = (spec.location ?? group.location).toLowerCase();
+    try {
+      return { snapshot: await this.create(spec, group.location), created: true };
+    } catch (err) {
+      throw nameTaken(err, 'snapshot', spec) ?? err;
+    }
+  }
+
+  private async create(spec: SnapshotSpec, groupLocation: string): Promise<SnapshotRecord> {
+    const location = (spec.location ?? groupLocation).toLowerCase();
     this.ctx.region(location);
     const cd = spec.creationData;
-    if (cd.createOption === 'CopyStart') return { snapshot: await this.copyStart(spec, location), created: true };
+    if (cd.createOption === 'CopyStart') return this.copyStart(spec, location);
     if (cd.createOption !== 'Copy' && cd.createOption !== 'Import') {
       throw invalid(
         `createOption '${cd.createOption}' is not supported for snapshots.`,
@@ -163,9 +225,7 @@ export class Snapshots {
     }
     if (!cd.sourceResourceId) throw invalid('sourceResourceId is required when createOption is Copy.', 'properties.creationData.sourceResourceId');
     const src = parseResourceId(cd.sourceResourceId);
-    const snapshot =
-      src.kind === 'disks' ? await this.fromDisk(spec, location, src) : await this.fromSnapshot(spec, location, src);
-    return { snapshot, created: true };
+    return src.kind === 'disks' ? this.fromDisk(spec, location, src) : this.fromSnapshot(spec, location, src);
   }
 
   /** CopyStart: a background copy of an incremental snapshot into (usually) another region. */
@@ -182,6 +242,7 @@ export class Snapshots {
     if (spec.incremental === false) {
       throw notAllowed('A CopyStart copy is always incremental: incremental must be true (or omitted).');
     }
+    await this.assertNotFailed(source, 'a cross-region copy');
     const base = this.newRecord(spec, location, spec.sku ?? 'Standard_LRS', true, null);
     return this.regionCopies.start(spec, location, source, base);
   }
@@ -212,11 +273,21 @@ export class Snapshots {
     }
     const region = this.ctx.region(location);
     const sku: SnapshotSku = incremental ? incrementalSnapshotSku(spec.sku, region) : (spec.sku ?? 'Standard_LRS');
-    if (incremental && isUltraClass(disk.sku)) this.checkUltraRules(disk);
+    // a quick check before waiting for the disk's lock (a refusal stays a synchronous 409/429);
+    // the same checks run again, authoritatively, under the lock inside the creating transaction
+    if (incremental) {
+      if (isUltraClass(disk.sku)) this.checkUltraRules(disk);
+      await this.checkIncrementalLimits(this.ctx.catalog, disk);
+    }
     const base = this.newRecord(spec, location, sku, incremental, disk);
     const result = await this.points.create(disk.uniqueId, {
       hidden: !incremental,
-      check: incremental ? (tx, d) => this.checkIncrementalLimits(tx, d) : undefined,
+      check: incremental
+        ? async (tx, d) => {
+            if (isUltraClass(d.sku)) this.checkUltraRules(d);
+            await this.checkIncrementalLimits(tx, d);
+          }
+        : undefined,
       extra: async (tx, info) => {
         let record: SnapshotRecord;
         if (incremental) {
@@ -386,17 +457,25 @@ export class Snapshots {
   /** PATCH: tags, properties, sku (an incremental snapshot stays on standard storage). */
   async update(key: ResourceKey, patch: SnapshotPatch): Promise<SnapshotRecord> {
     const s = await this.get(key);
-    if (patch.sku && patch.sku !== s.sku && s.incremental) {
-      incrementalSnapshotSku(patch.sku, this.ctx.region(s.location));
-    }
-    const updated: SnapshotRecord = {
-      ...s,
-      ...(patch.tags ? { tags: patch.tags } : {}),
-      ...(patch.properties ? { properties: { ...s.properties, ...patch.properties } } : {}),
-      ...(patch.sku ? { sku: patch.sku } : {}),
+    const check = (x: SnapshotRecord): void => {
+      if (patch.sku && patch.sku !== x.sku && x.incremental) incrementalSnapshotSku(patch.sku, this.ctx.region(x.location));
+      if (patch.sizeGb !== undefined && validateDiskSizeGb(patch.sizeGb) !== Math.ceil(x.sizeBytes / GiB) * GiB) {
+        throw notAllowed(
+          `Snapshot ${x.name} cannot be resized from ${Math.ceil(x.sizeBytes / GiB)} GiB to ${patch.sizeGb} GiB: a snapshot keeps the size of its source.`,
+          'Create a disk from the snapshot with the larger diskSizeGB instead.',
+        );
+      }
     };
-    await this.ctx.catalog.updateSnapshot(updated);
-    return updated;
+    check(s);
+    return this.mutate(s, (current) => {
+      check(current);
+      return {
+        ...current,
+        ...(patch.tags ? { tags: patch.tags } : {}),
+        ...(patch.properties ? { properties: { ...current.properties, ...patch.properties } } : {}),
+        ...(patch.sku ? { sku: patch.sku } : {}),
+      };
+    });
   }
 
   /** DELETE: false when the snapshot does not exist. Other snapshots never change. */
@@ -409,20 +488,35 @@ export class Snapshots {
   }
 
   async deleteRecord(s: SnapshotRecord): Promise<void> {
-    if (s.diskState === 'ActiveSAS') {
-      throw notAllowed(`Snapshot ${s.name} has an active SAS and cannot be deleted.`, 'Revoke access first (endGetAccess).');
-    }
+    const activeSas = (x: SnapshotRecord): void => {
+      if (x.diskState === 'ActiveSAS') {
+        throw notAllowed(`Snapshot ${x.name} has an active SAS and cannot be deleted.`, 'Revoke access first (endGetAccess).');
+      }
+    };
+    activeSas(s);
     const now = this.ctx.now();
-    const usedBytesAtDeletion = (await this.status(s)).usedBytes;
+    let usedBytesAtDeletion: number;
+    try {
+      usedBytesAtDeletion = (await this.status(s)).usedBytes;
+    } catch (err) {
+      if (err instanceof SnapdiskError && err.code === 'ResourceNotFound') return; // deleted meanwhile
+      throw err;
+    }
     let stillShared = false;
-    await this.ctx.catalog.transaction(async (tx) => {
-      await tx.updateSnapshot({ ...s, deletedAt: now.toISOString(), usedBytesAtDeletion });
+    const deleted = await this.ctx.catalog.transaction(async (tx) => {
+      // the record as it is now: a grant that won the race keeps it (active SAS), a concurrent
+      // delete that won leaves nothing to do
+      const current = await tx.getSnapshotForUpdate(s.uniqueId);
+      if (!current) return false;
+      activeSas(current);
+      await tx.updateSnapshot({ ...current, deletedAt: now.toISOString(), usedBytesAtDeletion });
       await tx.revokeGrants(s.uniqueId, now);
       const refs = await tx.pointReferences(s.familyId, s.point);
       stillShared = refs.snapshots > 0;
       if (!stillShared) await tx.setPointHidden(s.familyId, s.point, true);
+      return true;
     });
-    if (stillShared) return;
+    if (!deleted || stillShared) return;
     await this.points.release(s.familyId, s.point);
     await this.points.refreshUsedAfter(s.familyId, s.point);
     const left = await this.ctx.catalog.listPoints(s.familyId);
@@ -433,6 +527,7 @@ export class Snapshots {
   // -- data ----------------------------------------------------------------------------------------
 
   async read(s: SnapshotRecord, offset: number, length: number): Promise<Buffer> {
+    checkRange(s, offset, length); // before allocating: a negative or fractional length is the caller's error
     const out = Buffer.allocUnsafe(length);
     await this.readInto(s, offset, out);
     return out;
@@ -477,6 +572,7 @@ export class Snapshots {
 
   /** Ranges holding data (Get Page Ranges without a previous snapshot). */
   async allocatedRanges(s: SnapshotRecord, q: RangeQuery = {}): Promise<RangePage<ByteRange>> {
+    checkQuery(q);
     const page = await this.collect(s.sizeBytes, q, (from, limit) => this.maps.allocated(s.familyId, s.point, from, limit));
     return { ranges: page.ranges.map(({ start, end }) => ({ start, end })), ...(page.next !== undefined ? { next: page.next } : {}) };
   }
@@ -486,6 +582,7 @@ export class Snapshots {
    * be of one family, `older` not newer, and no resize across the 4 TiB boundary in between.
    */
   async diff(newer: SnapshotRecord, older: SnapshotRecord, q: RangeQuery = {}): Promise<RangePage<DiffRange>> {
+    checkQuery(q);
     if (older.familyId !== newer.familyId) {
       throw new SnapdiskError(
         'PreviousSnapshotNotFound',
@@ -512,6 +609,8 @@ export class Snapshots {
         { hint: `Download the full copy of ${newer.name}; later snapshots can be diffed against it.` },
       );
     }
+    await this.assertNotFailed(newer, 'a diff');
+    if (older.uniqueId !== newer.uniqueId) await this.assertNotFailed(older, 'a diff');
     if (older.point === newer.point) return { ranges: [] };
     return this.collect(newer.sizeBytes, q, (from, limit) => this.maps.changed(newer.familyId, older.point, newer.point, from, limit));
   }
@@ -550,11 +649,11 @@ export class Snapshots {
   }
 }
 
-/** sourceUri and storageAccountId of an Import, kept as given. */
+/** sourceUri (without its SAS signature) and storageAccountId of an Import. */
 function provenance(spec: SnapshotSpec): { sourceUri?: string; storageAccountId?: string } {
   const cd = spec.creationData;
   return {
-    ...(cd.sourceUri ? { sourceUri: cd.sourceUri } : {}),
+    ...(cd.sourceUri ? { sourceUri: redactSasSignature(cd.sourceUri) } : {}),
     ...(cd.storageAccountId ? { storageAccountId: cd.storageAccountId } : {}),
   };
 }
@@ -576,6 +675,19 @@ function readyPoint(familyId: string, sizeBytes: number, now: string) {
     errorCode: null,
     errorMessage: null,
   };
+}
+
+/** Range queries: whole, non-negative byte offsets and a positive page size. */
+function checkQuery(q: RangeQuery): void {
+  for (const [name, v] of [['start', q.start], ['end', q.end]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+      throw invalid(`The ${name} of a range query must be a whole, non-negative byte offset, not ${String(v)}.`, name);
+    }
+  }
+  const max = q.maxRanges;
+  if (max !== undefined && max !== Infinity && (!Number.isSafeInteger(max) || max <= 0)) {
+    throw invalid(`maxRanges must be a positive whole number, not ${String(max)}.`, 'maxRanges');
+  }
 }
 
 function checkRange(s: SnapshotRecord, offset: number, length: number): void {

@@ -32,7 +32,7 @@ async function expect400(method: string, path: string, body: unknown, target: st
 
 describe('PUT disk bodies', () => {
   it('malformed JSON: 400 InvalidRequestContent', async () => {
-    await expect400('PUT', disk('j1'), '{"location": "eastus", "properties": {', '', 'could not be deserialized', 'InvalidRequestContent');
+    await expect400('PUT', disk('j1'), '{"location": "eastus", "properties": {', 'body', 'could not be deserialized', 'InvalidRequestContent');
     await expect400('PUT', disk('j2'), '', 'body', 'must be a JSON object');
     await expect400('PUT', disk('j3'), '[1,2]', 'body', 'must be a JSON object');
   });
@@ -80,6 +80,7 @@ describe('PUT disk bodies', () => {
     await expect400('PUT', disk('bad name!'), valid(), 'name', 'invalid');
     await expect400('PUT', disk('x'.repeat(81)), valid(), 'name');
     await expect400('PUT', disk('ends.'), valid(), 'name');
+    await expect400('PUT', disk('a.b'), valid(), 'name', 'letters, digits, underscores or hyphens');
     await expect400('PUT', `/subscriptions/${t.sub}/resourcegroups/${encodeURIComponent('rg*1')}?api-version=2021-04-01`, { location: 'eastus' }, 'resourceGroupName');
   });
 

@@ -183,7 +183,15 @@ describe('snapshots', () => {
   it('Import from a SAS URL of this server copies the granted snapshot; other URLs are refused', async () => {
     const sas = await c.snapshots.grantAccess('rg1', 'snap1', { access: 'Read', durationInSeconds: 600 }, POLL);
     const imported = await c.disks.createOrUpdate('rg2', 'imported', { location: 'eastus', creationData: { createOption: 'Import', sourceUri: sas.accessSAS } }, POLL);
-    expect(imported.creationData).toMatchObject({ createOption: 'Import', sourceResourceId: snap.id, sourceUniqueId: snap.uniqueId, sourceUri: sas.accessSAS });
+    // the SAS signature is the caller's secret: GET shows the URL with it redacted
+    const sig = new URL(String(sas.accessSAS)).searchParams.get('sig') ?? '';
+    expect(sig.length).toBeGreaterThan(10);
+    const redacted = String(sas.accessSAS).replace(/([?&])sig=[^&]*/, '$1sig=REDACTED');
+    expect(imported.creationData).toMatchObject({ createOption: 'Import', sourceResourceId: snap.id, sourceUniqueId: snap.uniqueId, sourceUri: redacted });
+    const shown = await t.arm('GET', `/subscriptions/${t.sub}/resourceGroups/rg2/providers/Microsoft.Compute/disks/imported`);
+    expect(shown.text).not.toContain(sig);
+    expect(shown.text).not.toContain(encodeURIComponent(sig));
+    expect(JSON.stringify(await t.server.engine.ctx.catalog.listDisks({}))).not.toContain(sig);
     expect((await readDisk(String(imported.uniqueId), OFFSET, data.length)).equals(data)).toBe(true);
     await c.snapshots.revokeAccess('rg1', 'snap1', POLL);
     const revoked = c.disks.createOrUpdate('rg2', 'imported2', { location: 'eastus', creationData: { createOption: 'Import', sourceUri: sas.accessSAS } }, POLL);

@@ -183,3 +183,108 @@ describe('authentication and authorization', () => {
     expect(unknown.json()).toMatchObject({ error: { code: 'SubscriptionNotFound' } });
   });
 });
+
+describe('Ultra Disks and Premium SSD v2 over ARM', () => {
+  const ultraDisk = (size = 1) => ({ location: 'eastus', sku: { name: 'UltraSSD_LRS' }, properties: { creationData: { createOption: 'Empty' }, diskSizeGB: size } });
+  const restoreOf = (snapshotId: string) => ({ location: 'eastus', sku: { name: 'UltraSSD_LRS' }, properties: { creationData: { createOption: 'Copy', sourceResourceId: snapshotId } } });
+  type Shown = { properties: { provisioningState: string; completionPercent: number; copyCompletionError?: { errorCode: string } } };
+
+  async function ultraWithData(name: string): Promise<{ id: string; write: (block: number) => Promise<void> }> {
+    expect((await t.arm('PUT', path('disks', name), ultraDisk())).status).toBe(202);
+    const disk = await t.server.engine.disks.find({ subscriptionId: t.sub, resourceGroup: 'rg1', name });
+    const h = await t.server.engine.disks.open(disk?.uniqueId ?? '');
+    const write = async (block: number) => {
+      await h.write(block * 65536, Buffer.alloc(65536, block + 1));
+      await h.flush();
+    };
+    return { id: path('disks', name), write };
+  }
+
+  it('6 concurrent restores from one Ultra snapshot: exactly 5 accepted, the 6th is 409 naming concurrentDiskCreationsPerSnapshot; none is created by the refused one', async () => {
+    const d = await ultraWithData('u-src');
+    await d.write(0);
+    expect((await t.arm('PUT', path('snapshots', 'u-snap'), incrementalOf(d.id))).status).toBe(202);
+    await t.server.engine.idle();
+    t.server.engine.pauseJobs(); // the restored disks stay hydrating
+    try {
+      const names = Array.from({ length: 6 }, (_, i) => `u-restore-${i}`);
+      const results = await Promise.all(names.map((n) => t.arm('PUT', path('disks', n), restoreOf(path('snapshots', 'u-snap')))));
+      expect(results.map((r) => r.status).sort()).toEqual([202, 202, 202, 202, 202, 409]);
+      const refused = results.find((r) => r.status === 409);
+      expect(refused?.json()).toMatchObject({ error: { code: 'OperationNotAllowed', message: expect.stringContaining('concurrentDiskCreationsPerSnapshot') } });
+      const created = await Promise.all(names.map(async (n) => (await t.arm('GET', path('disks', n))).status));
+      expect(created.filter((s) => s === 200)).toHaveLength(5);
+      // a restored Ultra disk still hydrating cannot be snapshotted
+      const hydrating = names[results.findIndex((r) => r.status === 202)] ?? '';
+      const early = await t.arm('PUT', path('snapshots', 'u-too-early'), incrementalOf(path('disks', hydrating)));
+      expect(early.status).toBe(409);
+      expect(early.json()).toMatchObject({ error: { code: 'OperationNotAllowed', message: expect.stringContaining('completionPercent') } });
+      expect((await t.arm('GET', path('snapshots', 'u-too-early'))).status).toBe(404);
+    } finally {
+      t.server.engine.resumeJobs();
+    }
+    await t.server.engine.idle();
+    expect((await t.arm('PUT', path('disks', 'u-restore-6'), restoreOf(path('snapshots', 'u-snap')))).status).toBe(202);
+  });
+
+  it('3 snapshots in background copy at most; growing the disk fails them; a failed snapshot restores nothing and gets no SAS', async () => {
+    const d = await ultraWithData('u-pend');
+    t.server.engine.pauseJobs();
+    try {
+      for (let i = 0; i < 3; i++) {
+        await d.write(i);
+        expect((await t.arm('PUT', path('snapshots', `u-pend-${i}`), incrementalOf(d.id))).status).toBe(202);
+      }
+      await d.write(3);
+      const fourth = await t.arm('PUT', path('snapshots', 'u-pend-3'), incrementalOf(d.id));
+      expect(fourth.status).toBe(409);
+      expect(fourth.json()).toMatchObject({ error: { code: 'OperationNotAllowed', message: expect.stringContaining('pendingSnapshotsPerDiskDuringBackgroundCopy') } });
+      const grown = await c.disks.update('rg1', 'u-pend', { diskSizeGB: 2 }, POLL);
+      expect(grown.diskSizeGB).toBe(2);
+      for (let i = 0; i < 3; i++) {
+        const shown = (await t.arm('GET', path('snapshots', `u-pend-${i}`))).json() as Shown;
+        expect(shown.properties.provisioningState).toBe('Failed');
+        expect(shown.properties.copyCompletionError?.errorCode).toBe('DiskResizedDuringCopy');
+      }
+    } finally {
+      t.server.engine.resumeJobs();
+    }
+    await t.server.engine.idle();
+    const restore = await t.arm('PUT', path('disks', 'u-from-failed'), restoreOf(path('snapshots', 'u-pend-0')));
+    expect(restore.status).toBe(409);
+    expect(restore.json()).toMatchObject({ error: { code: 'OperationNotAllowed', message: expect.stringContaining('DiskResizedDuringCopy') } });
+    expect((await t.arm('GET', path('disks', 'u-from-failed'))).status).toBe(404);
+    await expect(c.snapshots.grantAccess('rg1', 'u-pend-0', { access: 'Read', durationInSeconds: 60 }, POLL)).rejects.toMatchObject({
+      statusCode: 409,
+      message: expect.stringContaining('failed'),
+    });
+    // the changes of the failed snapshots went to the next one
+    expect((await t.arm('PUT', path('snapshots', 'u-pend-after'), incrementalOf(d.id))).status).toBe(202);
+    await t.server.engine.idle();
+    const after = (await t.arm('GET', path('snapshots', 'u-pend-after'))).json() as Shown;
+    expect(after.properties).toMatchObject({ provisioningState: 'Succeeded', completionPercent: 100 });
+  });
+
+  it('a limit refusal is a synchronous 409/429 even while the disk lock is held longer than the request waits', async () => {
+    const slow = await startArm({ syncWaitMs: 200 });
+    try {
+      await slow.group('rg1');
+      const p = (kind: 'disks' | 'snapshots', n: string) => `/subscriptions/${slow.sub}/resourceGroups/rg1/providers/Microsoft.Compute/${kind}/${n}`;
+      expect((await slow.arm('PUT', p('disks', 'busy'), emptyDisk())).status).toBe(202);
+      for (let i = 0; i < 7; i++) expect((await slow.arm('PUT', p('snapshots', `b${i}`), incrementalOf(p('disks', 'busy')))).status).toBe(202);
+      const disk = await slow.server.engine.disks.find({ subscriptionId: slow.sub, resourceGroup: 'rg1', name: 'busy' });
+      // something else holds the disk's lock for a second (a long freeze, a queue of writers)
+      const locks = slow.server.engine.points['diskLocks'];
+      const held = locks.run(disk?.uniqueId ?? '', () => new Promise((r) => setTimeout(r, 1000)));
+      const started = Date.now();
+      const eighth = await slow.arm('PUT', p('snapshots', 'b7'), incrementalOf(p('disks', 'busy')));
+      expect(Date.now() - started).toBeLessThan(900);
+      expect(eighth.status).toBe(429);
+      expect(eighth.json()).toMatchObject({ error: { code: 'OperationNotAllowed', message: expect.stringContaining('incrementalSnapshotsPerDiskPer5Minutes') } });
+      await held;
+      expect((await slow.arm('GET', p('snapshots', 'b7'))).status).toBe(404);
+    } finally {
+      await slow.close();
+    }
+  });
+});

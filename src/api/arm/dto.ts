@@ -10,7 +10,7 @@
  */
 import { resourceId } from '../../core/ids.js';
 import type { CreationData, DiskRecord, ResourceGroup, SnapshotRecord, Subscription } from '../../core/model.js';
-import { skuTier } from '../../core/rules.js';
+import { defaultTier, redactSasSignature, skuTier } from '../../core/rules.js';
 import { GiB } from '../../core/units.js';
 import type { Engine } from '../../engine/engine.js';
 
@@ -22,16 +22,6 @@ const PLATFORM_DEFAULTS: Json = {
   publicNetworkAccess: 'Enabled',
 };
 
-/** Premium SSD performance tiers by provisioned size (GiB), what Azure reports as `tier`. */
-const PREMIUM_TIERS: ReadonlyArray<[number, string]> = [
-  [4, 'P1'], [8, 'P2'], [16, 'P3'], [32, 'P4'], [64, 'P6'], [128, 'P10'], [256, 'P15'], [512, 'P20'],
-  [1024, 'P30'], [2048, 'P40'], [4096, 'P50'], [8192, 'P60'], [16384, 'P70'], [32767, 'P80'],
-];
-
-function premiumTier(sizeGb: number): string | undefined {
-  return PREMIUM_TIERS.find(([max]) => sizeGb <= max)?.[1];
-}
-
 /** Whole GiB as Azure reports them (an upload disk of 20 MiB shows 1). */
 export function sizeGbOf(bytes: number): number {
   return Math.ceil(bytes / GiB);
@@ -41,6 +31,8 @@ export function creationDataJson(cd: CreationData): Json {
   const { extra, ...fields } = cd;
   const out: Json = { ...(extra ?? {}) };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== null) out[k] = v;
+  // the SAS of an Import is the caller's secret: its signature is never echoed
+  if (typeof out.sourceUri === 'string') out.sourceUri = redactSasSignature(out.sourceUri);
   return out;
 }
 
@@ -58,11 +50,13 @@ export function diskJson(engine: Engine, d: DiskRecord): Json {
   if (d.hydration !== 'none') props.completionPercent = engine.disks.completionPercent(d);
   props.timeCreated = d.timeCreated;
   props.provisioningState = d.provisioningState;
+  // several nodes: the head was on a node that stopped (provisioningState is Failed meanwhile)
+  if (d.headLost) props.headLost = { node: d.headLost.node, since: d.headLost.since, message: d.headLost.message };
   props.diskState = d.diskState;
   props.diskSizeBytes = d.sizeBytes;
   props.uniqueId = d.uniqueId;
-  if (props.tier === undefined && d.sku.startsWith('Premium_')) {
-    const tier = premiumTier(sizeGb);
+  if (props.tier === undefined) {
+    const tier = defaultTier(d.sku, d.sizeBytes);
     if (tier) props.tier = tier;
   }
   const out = tracked(resourceId('disks', d), d.name, 'Microsoft.Compute/disks', d.location, d.tags);

@@ -13,7 +13,8 @@
  * | ResourceGroupNotFound, SubscriptionNotFound| 404    | the same                                  |
  * | NotFound                                   | 404    | NotFound                                  |
  * | OperationNotAllowed                        | 409    | OperationNotAllowed (message names limit) |
- * | Conflict                                   | 409    | Conflict                                  |
+ * | Conflict                                   | 409    | Conflict (PropertyChangeNotAllowed for a  |
+ * |                                            |        | PUT that changes creationData or zones)   |
  * | TooManyRequests (+ Retry-After)            | 429    | OperationNotAllowed, details TooManyRequests |
  * | AuthenticationFailed (+ WWW-Authenticate)  | 401    | identity's armErrorCode (4 variants)      |
  * | AuthorizationFailed                        | 403    | AuthorizationFailed                       |
@@ -28,6 +29,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { SnapdiskError } from '../../core/errors.js';
 import type { ErrorCode, ErrorOptions } from '../../core/errors.js';
+import { PropertyChangeNotAllowed } from '../../core/rules.js';
 import type { ErrorMapper } from '../http/errors.js';
 import { AuthenticationError, armErrorCode } from '../identity/errors.js';
 
@@ -87,7 +89,7 @@ export function armStatus(err: SnapdiskError): number {
 
 /** The code ARM prints for an error. */
 export function armCode(err: SnapdiskError): string {
-  if (err instanceof ArmError) return err.armCode;
+  if (err instanceof ArmError || err instanceof PropertyChangeNotAllowed) return err.armCode;
   if (err instanceof AuthenticationError) return armErrorCode(err);
   return TABLE[err.code].code ?? err.code;
 }

@@ -62,6 +62,7 @@ export async function readBody(ctx: HttpContext): Promise<unknown> {
   } catch (err) {
     if (err instanceof SnapdiskError && err.code === 'BadRequest') {
       throw new ArmError('BadRequest', 'InvalidRequestContent', err.message, {
+        target: 'body',
         hint: 'Send a valid JSON document with Content-Type: application/json.',
       });
     }

@@ -63,6 +63,7 @@ class SnapshotAdapter implements ComputeAdapter<SnapshotRecord> {
       ...(body.sku !== undefined ? { sku: body.sku } : {}),
       ...(body.incremental !== undefined ? { incremental: body.incremental } : {}),
       ...(body.tags !== undefined ? { tags: body.tags } : {}),
+      ...(existing && body.sizeGb !== undefined ? { sizeGb: body.sizeGb } : {}),
     };
     return { location: body.location, work: async () => (await this.engine.snapshots.createOrUpdate(spec)).snapshot };
   }

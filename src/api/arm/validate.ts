@@ -91,6 +91,7 @@ const DISK_PROPERTIES: Schema = {
   burstingEnabledTime: RO,
   propertyUpdatesInProgress: RO,
   LastOwnershipUpdateTime: RO,
+  headLost: RO,
 };
 
 const SNAPSHOT_PROPERTIES: Schema = {
@@ -310,16 +311,17 @@ export function parseSnapshotPut(raw: unknown): SnapshotPut {
   };
 }
 
-/** PATCH body of a snapshot (SnapshotUpdate). `diskSizeGB` is checked but snapshots do not resize. */
+/** PATCH body of a snapshot (SnapshotUpdate). `diskSizeGB` other than the current size is refused by the engine. */
 export function parseSnapshotPatch(raw: unknown): SnapshotPatch {
   const body = parseObject(raw ?? {}, SNAPSHOT_UPDATE, '', 'a snapshot update');
   const props = obj(body, 'properties') ?? {};
-  sizeGb(props);
+  const gb = sizeGb(props);
   const sku = skuName(body);
   const properties = opaque(props, OPAQUE_COMMON);
   return {
     ...(body.tags !== undefined ? { tags: body.tags as Record<string, string> } : {}),
     ...(sku !== undefined ? { sku: parseSnapshotSku(sku) } : {}),
+    ...(gb !== undefined ? { sizeGb: gb } : {}),
     ...(Object.keys(properties).length > 0 ? { properties } : {}),
   };
 }
