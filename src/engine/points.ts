@@ -279,7 +279,11 @@ export class Points {
   /** Marks a point ready, drops its frozen set, and lets hidden predecessors merge into it. */
   async finish(familyId: string, seq: number, rt: DiskRuntime | null): Promise<void> {
     const used = await this.computeUsed(familyId, seq);
-    await this.ctx.catalog.completePoint(familyId, seq, used, this.ctx.now());
+    // fenced like the batches: a node that lost the disk's lease cannot mark the point ready
+    await this.ctx.catalog.transaction(async (tx) => {
+      if (rt) await this.leases.fence(tx, rt.disk.uniqueId, rt.leaseEpoch);
+      await tx.completePoint(familyId, seq, used, this.ctx.now());
+    });
     rt?.completePending(seq);
     await this.afterReady(familyId, seq);
   }

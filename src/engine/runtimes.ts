@@ -16,6 +16,7 @@
 
 import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
+import type { Catalog } from '../core/ports.js';
 import { jobLane } from '../core/ports.js';
 import { BLOCK_SIZE, blockCount } from '../core/units.js';
 import type { EngineContext } from './context.js';
@@ -71,6 +72,17 @@ export class Runtimes implements RuntimeLookup {
     this.byDisk.delete(diskId);
     rt.close();
     this.onFenced(rt);
+  }
+
+  /**
+   * A catalog transaction fenced by this node's lease on the runtime's disk (work on the head:
+   * copy and hydration progress): it commits only while the lease is still (this node, epoch).
+   */
+  commitFenced<T>(rt: DiskRuntime, fn: (tx: Catalog) => Promise<T>): Promise<T> {
+    return this.ctx.catalog.transaction(async (tx) => {
+      await this.leases.fence(tx, rt.disk.uniqueId, rt.leaseEpoch);
+      return fn(tx);
+    });
   }
 
   /** Lanes of the head-bound jobs this node can run: the disks it serves now. */

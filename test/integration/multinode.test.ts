@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { diskJson } from '../../src/api/arm/dto.js';
 import { openEngine } from '../../src/app.js';
 import { parseConfig } from '../../src/config/config.js';
 import { SnapdiskError } from '../../src/core/errors.js';
@@ -209,6 +210,9 @@ describe('several nodes on one catalog', () => {
     expect(lostDisk.provisioningState).toBe('Failed');
     expect(lostDisk.headLost?.node).toBe('node-a');
     expect(lostDisk.headLost?.message).toContain('node-a');
+    const shown = diskJson(b, lostDisk).properties as Record<string, unknown>;
+    expect(shown.provisioningState).toBe('Failed');
+    expect(shown.headLost).toMatchObject({ node: 'node-a' });
     const lost = await failure(b.disks.open(disk.uniqueId));
     expect(lost.code).toBe('NotFound');
     expect(lost.hint).toContain('latest snapshot');
