@@ -100,9 +100,9 @@ describe.skipIf(!built)('snapdisk serve', () => {
   });
 
   it('other commands print the usage', async () => {
-    const none = await runCli([]);
-    expect(none.code).toBe(2);
-    expect(none.stderr).toContain('Usage: snapdisk <command>');
+    const none = await runCli([]); // like az without arguments: the usage on stdout, exit 0
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('Usage: snapdisk <command>');
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");

@@ -375,6 +375,8 @@ describe('cli: help, usage errors, exit codes, logging', () => {
       expect(r.stdout, c.name).toContain('Examples');
       expect(r.stdout, c.name).toContain('Global Arguments');
     }
+    // az's defaults of wait
+    expect((await t.run('disk wait --help')).stdout).toMatch(/--interval +: Polling interval in seconds\. Default: 30\.\n {4}--timeout +: Maximum wait in seconds\. Default: 3600\./);
     // the two commands main.ts handles itself
     const serve = await t.run('serve --help');
     expect(serve.code).toBe(0);
