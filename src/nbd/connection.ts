@@ -40,10 +40,12 @@ import type { Outcome, Session } from './handshake.js';
 import {
   ClientFlag,
   Cmd,
+  Errno,
   HandshakeFlag,
   OPTION_HEADER_SIZE,
   REQUEST_HEADER_SIZE,
   REQUEST_MAGIC,
+  Rep,
   decodeOptionHeader,
   decodeRequest,
   encodeGreeting,
@@ -76,6 +78,8 @@ export interface ConnectionConfig extends TransmissionConfig {
 }
 
 type Phase = 'flags' | 'options' | 'transmission' | 'done';
+
+const SHUTDOWN_MESSAGE = 'the server is shutting down';
 
 const KNOWN_CLIENT_FLAGS = ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES;
 
@@ -110,6 +114,10 @@ export class NbdConnection {
   private readonly socketClosed: Promise<void>;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private exportClosed = false;
+  /** After a server shutdown began: the phase whose late messages are still answered. */
+  private latePhase: Phase | undefined;
+  /** A request parsed but not started when the connection stopped (answered by a shutdown). */
+  private blockedAtStop: { h: RequestHeader; payload: boolean } | undefined;
   /** Resolves when the connection is completely torn down (export closed, socket closed). */
   readonly done: Promise<void>;
   private markDone: () => void = () => undefined;
@@ -150,7 +158,64 @@ export class NbdConnection {
 
   /** Server shutdown: finish in-flight requests, close the export, end the socket. */
   shutdown(): Promise<void> {
-    return this.finish('server shutting down', true);
+    this.negotiator?.shutDown();
+    const phase = this.phase;
+    const late = this.finish('server shutting down', true, true);
+    this.refuseLate(phase);
+    return late;
+  }
+
+  /**
+   * Server shutdown, after `finish`: what the client sends from now on (and what it had sent that
+   * was not started) is answered, not silently dropped: requests with ESHUTDOWN, options with
+   * NBD_REP_ERR_SHUTDOWN, payloads skipped. Requests already running finish normally.
+   */
+  private refuseLate(phase: Phase): void {
+    if (phase !== 'transmission' && phase !== 'options') return;
+    this.latePhase = phase;
+    const blocked = this.blockedAtStop;
+    this.blockedAtStop = undefined;
+    if (blocked !== undefined) {
+      // parsed but never run: a request waiting for the budget, a WRITE whose payload was arriving
+      this.tx?.replyError(blocked.h, Errno.ESHUTDOWN, SHUTDOWN_MESSAGE);
+      if (blocked.payload) this.skipBytes = blocked.h.length;
+    }
+    const opt = this.pendingOption;
+    this.pendingOption = undefined;
+    if (opt !== undefined && this.negotiator !== undefined) {
+      this.negotiator.refuse(opt.option, Rep.ERR_SHUTDOWN, SHUTDOWN_MESSAGE);
+      if (this.skipBytes === 0) this.skipBytes = opt.length; // else: an oversized one, partly skipped already
+    }
+    this.answerLate();
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  private answerLate(): void {
+    const tx = this.tx;
+    const negotiator = this.negotiator;
+    for (;;) {
+      if (this.skipBytes > 0) {
+        this.skipBytes -= this.queue.skip(this.skipBytes);
+        if (this.skipBytes > 0) return;
+      }
+      if (this.latePhase === 'transmission' && tx !== undefined) {
+        if (this.queue.length < REQUEST_HEADER_SIZE) return;
+        const h = decodeRequest(this.queue.take(REQUEST_HEADER_SIZE));
+        if (h.magic !== REQUEST_MAGIC) break;
+        if (h.type === Cmd.WRITE) this.skipBytes = h.length;
+        if (h.type !== Cmd.DISC) tx.replyError(h, Errno.ESHUTDOWN, SHUTDOWN_MESSAGE);
+      } else if (this.latePhase === 'options' && negotiator !== undefined) {
+        if (this.queue.length < OPTION_HEADER_SIZE) return;
+        const h = decodeOptionHeader(this.queue.take(OPTION_HEADER_SIZE));
+        if (!h.valid) break;
+        negotiator.refuse(h.option, Rep.ERR_SHUTDOWN, SHUTDOWN_MESSAGE);
+        this.skipBytes = h.length;
+      } else {
+        break;
+      }
+    }
+    this.latePhase = undefined; // garbage, or nothing to answer with: ignore the rest
+    this.queue.clear();
   }
 
   /**
@@ -181,7 +246,12 @@ export class NbdConnection {
   };
 
   private onData(chunk: Buffer): void {
-    if (this.stopped) return;
+    if (this.stopped) {
+      if (this.latePhase === undefined) return;
+      this.queue.push(chunk);
+      this.answerLate();
+      return;
+    }
     this.queue.push(chunk);
     this.pump();
   }
@@ -402,18 +472,22 @@ export class NbdConnection {
     this.finishIfDrained();
   }
 
-  private finish(reason: string, graceful: boolean): Promise<void> {
+  private finish(reason: string, graceful: boolean, answerLate = false): Promise<void> {
     if (this.finished !== undefined) return this.finished;
     this.stopped = true;
     this.phase = 'done';
     clearTimeout(this.handshakeTimer);
-    this.queue.clear();
-    // bytes charged for requests that will never run
+    // bytes charged for requests that will never run (a shutdown still answers them)
     this.leaveQueue?.();
     this.leaveQueue = undefined;
+    if (this.awaitingBudget !== undefined) this.blockedAtStop = { h: this.awaitingBudget, payload: this.awaitingBudget.type === Cmd.WRITE };
     this.awaitingBudget = undefined;
-    if (this.pendingWrite !== undefined) this.budget.give(this.pendingWrite.length);
+    if (this.pendingWrite !== undefined) {
+      this.budget.give(this.pendingWrite.length);
+      this.blockedAtStop = { h: this.pendingWrite, payload: true };
+    }
     this.pendingWrite = undefined;
+    if (!answerLate) this.queue.clear();
     this.finished = this.teardown(reason, graceful)
       .catch((err: unknown) => this.logger?.error('nbd teardown failed', { client: this.client, error: String(err) }))
       .finally(() => this.markDone());

@@ -79,6 +79,8 @@ export function transmissionFlags(e: { readOnly: boolean; multiConn?: boolean },
 
 export class OptionNegotiator {
   private structured = false;
+  /** The server is shutting down: an export opened from now on is closed and refused. */
+  private shuttingDown = false;
   /** Export name of the last SET_META_CONTEXT that selected `base:allocation`. */
   private metaFor: string | undefined;
 
@@ -121,6 +123,16 @@ export class OptionNegotiator {
     }
   }
 
+  /** Server shutdown: a GO still opening its export answers NBD_REP_ERR_SHUTDOWN instead. */
+  shutDown(): void {
+    this.shuttingDown = true;
+  }
+
+  /** Replies to an option with an error, whatever it was (the connection is stopping). */
+  refuse(option: number, type: number, message: string): void {
+    this.reply(option, type, clipMessage(message));
+  }
+
   /** Replies to an option whose data was too large to read (it has been skipped). */
   tooBig(option: number): Outcome {
     if (option === Opt.EXPORT_NAME) return { kind: 'close', reason: 'NBD_OPT_EXPORT_NAME too long' };
@@ -147,6 +159,10 @@ export class OptionNegotiator {
     } catch (err) {
       // NBD_OPT_EXPORT_NAME has no error reply: the only way to refuse is to hang up.
       return { kind: 'close', reason: `open ${name} failed: ${toWireError(err).message}` };
+    }
+    if (this.shuttingDown) {
+      await closeQuietly(exp);
+      return { kind: 'close', reason: 'server shutting down' };
     }
     const flags = transmissionFlags(exp, this.structured);
     this.send(encodeExportNameReply(exp.size, flags, this.config.noZeroes));
@@ -210,6 +226,11 @@ export class OptionNegotiator {
   }
 
   private async go(exp: NbdExport, name: string, infos: number[]): Promise<Outcome> {
+    if (this.shuttingDown) {
+      await closeQuietly(exp);
+      this.error(Opt.GO, Rep.ERR_SHUTDOWN, 'the server is shutting down');
+      return { kind: 'close', reason: 'server shutting down' };
+    }
     let description: string | undefined;
     if (infos.includes(Info.DESCRIPTION)) {
       try {
@@ -262,4 +283,13 @@ export class OptionNegotiator {
  */
 function listMatches(queries: string[]): boolean {
   return queries.length === 0 || queries.some((q) => q === 'base:' || q === BASE_ALLOCATION);
+}
+
+/** Closes an export opened for a GO that is refused after all; a failure changes nothing more. */
+async function closeQuietly(exp: NbdExport): Promise<void> {
+  try {
+    await exp.close();
+  } catch {
+    // the connection is ending either way
+  }
 }

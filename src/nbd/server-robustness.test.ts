@@ -292,6 +292,58 @@ describe('nbd connection lifecycle', () => {
     expect(server.connectionCount).toBe(0);
   });
 
+  it('server.close() mid-GO: the GO still opening its export gets NBD_REP_ERR_SHUTDOWN and the export is closed', async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow: NbdBackend = { list: () => backend.list(), open: async (name, o) => gate.then(() => backend.open(name, o)) };
+    await server.close();
+    server = new NbdServer(slow, { closeTimeoutMs: 5000 });
+    ({ port } = await server.listen(0, '127.0.0.1'));
+    const c = await RawNbdClient.connect(port);
+    clients.push(c);
+    c.sendFlags(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES);
+    const go = c.go(DISK);
+    await sleep(20);
+    const closing = server.close();
+    await sleep(20);
+    release();
+    expect(await go).toBeUndefined();
+    expect(c.lastError?.type).toBe(Rep.ERR_SHUTDOWN);
+    expect(c.lastError?.data.toString()).toContain('shutting down');
+    await closing;
+    await c.closed;
+    expect([disk.opens, disk.closes, disk.openCount]).toEqual([1, 1, 0]);
+  });
+
+  it('server.close() with a request running: it completes; requests sent after the close began get ESHUTDOWN', async () => {
+    const c = await open({ structured: true });
+    disk.hooks.beforeOp = (op, offset) => (op === 'read' && offset === 0 ? sleep(150) : undefined);
+    c.request(Cmd.READ, 0, 4096, { cookie: 1 });
+    await sleep(20);
+    const closing = server.close();
+    await sleep(20);
+    c.request(Cmd.READ, 4096, 4096, { cookie: 2 });
+    c.request(Cmd.WRITE, 0, 64 * KiB, { payload: Buffer.alloc(64 * KiB, 9), cookie: 3 });
+    c.request(Cmd.FLUSH, 0, 0, { cookie: 4 });
+    const lengths = new Map([[1, 4096]]);
+    const replies = [];
+    for (let i = 0; i < 4; i++) replies.push(await c.reply(lengths));
+    const byCookie = new Map(replies.map((r) => [r.cookie, r]));
+    const first = byCookie.get(1);
+    expect(first && replyError(first)).toBe(0);
+    for (const cookie of [2, 3, 4]) {
+      const r = byCookie.get(cookie);
+      expect(r && replyError(r), `cookie ${cookie}`).toBe(Errno.ESHUTDOWN);
+      expect(r && replyMessage(r)).toContain('shutting down');
+    }
+    await closing;
+    await c.closed;
+    expect(disk.allocatedBytes).toBe(0); // the late write was not run
+    expect(disk.closes).toBe(1);
+  });
+
   it('backpressure: a client that does not read replies stops the server from reading', async () => {
     await restart({ maxPayload: 1 * MiB, maxInFlightBytes: 2 * MiB });
     const big = backend.addExport({ name: '/big', size: 32 * MiB });
