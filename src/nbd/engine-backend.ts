@@ -176,7 +176,7 @@ export class EngineNbdBackend implements NbdBackend {
       close: async () => {
         if (closed) return;
         closed = true;
-        await this.engine.disks.detach(disk.uniqueId);
+        await this.engine.disks.detach(disk.uniqueId, options.client);
       },
     };
   }

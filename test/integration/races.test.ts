@@ -8,7 +8,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SnapdiskError } from '../../src/core/errors.js';
 import type { SnapshotRecord } from '../../src/core/model.js';
+import { resourceId } from '../../src/core/ids.js';
 import { BLOCK_SIZE } from '../../src/core/units.js';
+import { EngineNbdBackend } from '../../src/nbd/engine-backend.js';
+import { NbdServer } from '../../src/nbd/server.js';
+import { RawNbdClient } from '../../src/nbd/test-client.js';
 import { createDisk, diskId, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
 
 const err = async (p: Promise<unknown>): Promise<SnapdiskError> => {
@@ -279,6 +283,28 @@ describe('NBD attach accounting', () => {
     expect(await e.disks.delete(key('a'))).toBe(true);
   });
 
+  it('over NBD: when the newer of two connections closes, managedBy keeps naming the one still connected', async () => {
+    t = await startEngine();
+    const e = t.engine;
+    const disk = await createDisk(e, 'n');
+    const server = new NbdServer(new EngineNbdBackend(e));
+    const { port } = await server.listen(0, '127.0.0.1');
+    try {
+      const first = await RawNbdClient.open(port, resourceId('disks', disk), { structured: true });
+      const owner = (await e.disks.getById(disk.uniqueId)).managedBy;
+      const second = await RawNbdClient.open(port, resourceId('disks', disk), { structured: true });
+      expect((await e.disks.getById(disk.uniqueId)).managedBy).toBe(owner);
+      await second.disconnect();
+      await new Promise((r) => setTimeout(r, 100)); // the server runs the export's close
+      expect((await e.disks.getById(disk.uniqueId)).managedBy).toBe(owner);
+      await first.disconnect();
+      await waitFor(async () => (await e.disks.getById(disk.uniqueId)).diskState === 'Unattached');
+      expect((await e.disks.getById(disk.uniqueId)).managedBy).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a delete racing an attach: the attach that lands between the delete\'s first check and its lock wins; the delete is refused', async () => {
     t = await startEngine();
     const e = t.engine;
@@ -308,6 +334,14 @@ describe('NBD attach accounting', () => {
     expect((await err(e.disks.attach(disk.uniqueId, 'Y'))).code).toBe('ResourceNotFound');
   });
 });
+
+async function waitFor(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 async function snapshotOrUpdate(t: TestEngine, source: string, name: string, incremental: boolean): Promise<{ snapshot: SnapshotRecord; created: boolean }> {
   return t.engine.snapshots.createOrUpdate({ ...key(name), incremental, creationData: { createOption: 'Copy', sourceResourceId: source } });
