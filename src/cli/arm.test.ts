@@ -28,6 +28,7 @@ describe('hintFor', () => {
     expect(hintFor('InvalidRequestContent', 'x', 400, undefined)).toContain('`--help` lists');
     expect(hintFor('Conflict', 'A disk named d1 was created in resource group rg1 by a concurrent request.', 409, undefined)).toMatch(/^Another operation on this resource is in progress/);
     expect(hintFor('ResourceGroupBeingDeleted', 'x', 409, undefined)).toContain('snapdisk group exists -n NAME');
+    expect(hintFor('PropertyChangeNotAllowed', 'x', 409, undefined, 'zones')).toBe('zones cannot change on an existing resource: create one under another --name, or delete this one first.');
     expect(hintFor('InternalExecutionError', 'x', 500, undefined)).toBeUndefined();
   });
 });

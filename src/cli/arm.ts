@@ -108,6 +108,7 @@ export function hintFor(code: string, message: string, status: number, retryAfte
     return 'The server does not allow this on the resource as it is now (the message says why); `snapdisk disk show` / `snapdisk snapshot show` give its diskState and provisioningState.';
   }
   if (code === 'BadRequest') return 'The server could not use the request: check the options against `--help`, and run with --debug to see what was sent.';
+  if (code === 'PropertyChangeNotAllowed') return `${target !== undefined ? `${target} cannot` : 'That property cannot'} change on an existing resource: create one under another --name, or delete this one first.`;
   if (code === 'ResourceGroupBeingDeleted') return 'Wait until `snapdisk group exists -n NAME` prints false, then create the group again.';
   if (code === 'Conflict') return 'Another operation on this resource is in progress or it changed meanwhile: wait for it (`snapdisk disk wait` / `snapdisk snapshot wait`), then retry.';
   return undefined;
