@@ -295,6 +295,9 @@ describe('cli: hints', () => {
     expect(sas.code).toBe(1);
     expect(sas.stderr).toMatch(/^ERROR: \(OperationNotAllowed\) durationInSeconds 99999999 exceeds the limit/);
     expect(sas.stderr).toContain("Hint: Ask for a shorter --duration-in-seconds. The limit is maxSasDurationSeconds: limits.maxSasDurationSeconds in the server's config.json.\n");
+    const zone = await t.run('disk create -g rg-hint -n d1 --size-gb 1 --sku Standard_LRS --zone 2');
+    expect(zone.code).toBe(1);
+    expect(zone.stderr).toMatch(/^ERROR: \(PropertyChangeNotAllowed\)[\s\S]*\nHint: \S+ cannot change on an existing resource: create one under another --name, or delete this one first\.\n$/);
     const state = await t.run('disk grant-access -g rg-hint -n d1 --duration-in-seconds 60 --access-level Write');
     expect(state.stderr).toMatch(/\nHint: The server does not allow this on the resource as it is now \(the message says why\)/);
   });
