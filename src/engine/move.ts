@@ -61,8 +61,9 @@ export class Mover {
             out.push(next);
           } else {
             if (await tx.getSnapshot(group.subscriptionId, group.name, name)) throw conflict('snapshot', name, group.name);
-            const current = await tx.getSnapshotById(item.record.uniqueId);
+            const current = await tx.getSnapshotForUpdate(item.record.uniqueId);
             if (!current) throw new SnapdiskError('ResourceNotFound', `Snapshot ${name} no longer exists.`);
+            this.check({ kind: 'snapshot', record: current }); // granted a SAS since the request was checked
             await tx.updateSnapshot({ ...current, subscriptionId: group.subscriptionId, resourceGroup: group.name });
           }
         }

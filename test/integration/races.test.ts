@@ -113,6 +113,33 @@ describe('races on one resource', () => {
   });
 });
 
+describe('moves of records read earlier', () => {
+  let t: TestEngine;
+  afterEach(async () => {
+    await t.dispose();
+  });
+
+  it('a move checks the snapshot as it is now: deleted meanwhile is ResourceNotFound (not brought back), granted meanwhile is refused', async () => {
+    t = await startEngine();
+    const e = t.engine;
+    await e.resources.putGroup(SUB, 'rg2', 'eastus');
+    const disk = await createDisk(e, 'd');
+    const gone = await snapshot(e, disk, 'gone', false);
+    const granted = await snapshot(e, disk, 'granted', false);
+    await e.idle();
+    await e.snapshots.delete(gone);
+    expect((await err(e.mover.move([{ kind: 'snapshot', record: gone }], { subscriptionId: SUB, resourceGroup: 'rg2' }))).code).toBe('ResourceNotFound');
+    expect(await e.ctx.catalog.getSnapshotById(gone.uniqueId)).toBeNull();
+    expect(await e.snapshots.find({ subscriptionId: SUB, resourceGroup: 'rg2', name: 'gone' })).toBeNull();
+    await e.grants.begin({ kind: 'snapshot', snapshot: granted }, { access: 'Read', durationInSeconds: 60 });
+    expect((await err(e.mover.move([{ kind: 'snapshot', record: granted }], { subscriptionId: SUB, resourceGroup: 'rg2' }))).message).toContain('ActiveSAS');
+    expect((await e.snapshots.getById(granted.uniqueId)).resourceGroup).toBe(RG);
+    await e.grants.end({ kind: 'snapshot', snapshot: granted });
+    await e.mover.move([{ kind: 'snapshot', record: granted }], { subscriptionId: SUB, resourceGroup: 'rg2' });
+    expect((await e.snapshots.getById(granted.uniqueId)).resourceGroup).toBe('rg2');
+  });
+});
+
 describe('limits under concurrency', () => {
   let t: TestEngine;
   afterEach(async () => {
