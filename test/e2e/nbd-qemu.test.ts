@@ -90,6 +90,28 @@ describe('NBD with qemu and libnbd tools over the engine', () => {
     expect(refused.toLowerCase()).toMatch(/read-only|permission|not permitted/);
   });
 
+  it.skipIf(!qemu && !process.env.CI)('qemu-img convert into a disk whose snapshot is still copying: FAST_ZERO refusals are taken, the snapshot keeps the old bytes', async () => {
+    const disk = await createDisk(t.engine, 'busy');
+    const id = resourceId('disks', disk);
+    const old = randomBytes(16 * MiB);
+    await (await t.engine.disks.open(disk.uniqueId)).write(0, old);
+    t.engine.pauseJobs();
+    try {
+      const s = await snapshot(t.engine, disk, 'busy-s'); // pending: its 256 blocks still to copy
+      const src = join(t.dir, 'sparse-src.raw');
+      const fresh = randomBytes(MiB);
+      await sparseFile(src, disk.sizeBytes, [[4 * MiB, fresh]]);
+      // -n: the target is not known to be zero, so qemu-img zeroes it first (fast zero when offered)
+      await tool('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'raw', src, uri(id)]);
+      expect(await tool('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', src, uri(id)])).toContain('Images are identical');
+      t.engine.resumeJobs();
+      await t.engine.idle();
+      expect((await t.engine.snapshots.read(s, 0, 16 * MiB)).equals(old)).toBe(true);
+    } finally {
+      t.engine.resumeJobs();
+    }
+  });
+
   it.skipIf(!libnbd && !process.env.CI)('nbdinfo --map shows holes where nothing was written; nbdcopy copies; two clients at once', async () => {
     const disk = await createDisk(t.engine, 'map');
     const id = resourceId('disks', disk);
