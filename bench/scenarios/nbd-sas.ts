@@ -2,7 +2,8 @@
  * @module bench/scenarios/nbd-sas
  * Scenario 4 (NBD sequential read/write and 4 KiB random IOPS vs qemu-nbd serving a raw file) and
  * scenario 5 (SAS ranged download vs reading the raw file), against one snapdisk server process
- * (bench/worker.ts in server mode: HTTP + NBD on port 0).
+ * (bench/worker.ts in server mode: HTTP + NBD on port 0); and the diff of scenario 6 at 1 and
+ * 16 TiB through the page-blob API (HTTP + XML), beside the engine-level rows of engine.ts.
  *
  * Same data, same filesystem: a raw file of random bytes in the scratch root; qemu-nbd serves it
  * read-only and serves a second (initially sparse) raw file read-write; snapdisk's disk receives the
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import type { BenchContext } from '../lib/context.js';
 import { order } from '../lib/context.js';
 import { rangedGet, fileRead } from '../lib/clients.js';
-import { GiB, MiB, fmt } from '../lib/measure.js';
+import { GiB, MiB, fmt, nowMs } from '../lib/measure.js';
 import { freePort, startDaemon, stopDaemon, timed, waitForPort } from '../lib/sys.js';
 import { Worker } from '../lib/worker-client.js';
 
@@ -186,6 +187,44 @@ export async function runNbdAndSas(ctx: BenchContext): Promise<void> {
     }
     await w.call('endGrant', { kind: 'disk', rg: RG, name: 'nbd' });
     await w.call('endGrant', { kind: 'snapshot', rg: RG, name: 'nbd-s1' });
+
+    // 6. the diff of scenario 6 (engine.ts) through the page-blob API: one comp=pagelist request
+    // with x-ms-previous-snapshot-url, as getPageRangesDiffForManagedDisks sends it (XML streamed)
+    let diff1TiB: number | null = null;
+    for (const [label, sizeGb] of [['1 TiB', 1024], ['16 TiB', 16384]] as const) {
+      const name = `hdiff${sizeGb}`;
+      await w.call('diff', { rg: RG, name, sizeGb, changed: 10_000, before: quick ? 1_000 : 10_000, reps: 1 });
+      const older = await w.call<string>('grant', { kind: 'snapshot', rg: RG, name: `${name}-a` });
+      const newer = await w.call<string>('grant', { kind: 'snapshot', rg: RG, name: `${name}-b` });
+      const times: number[] = [];
+      let ranges = 0;
+      for (let i = 0; i < (quick ? 5 : 11); i++) {
+        const t0 = nowMs();
+        const res = await fetch(`${newer}&comp=pagelist`, { headers: { 'x-ms-previous-snapshot-url': older } });
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`diff through the page-blob API: HTTP ${res.status} ${text.slice(0, 200)}`);
+        times.push(nowMs() - t0);
+        ranges = (text.match(/<(PageRange|ClearRange)>/g) ?? []).length;
+      }
+      const med = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
+      if (sizeGb === 1024) diff1TiB = med;
+      rec.add({
+        scenario: `6. diff, 10,000 changed blocks, ${label} disk`,
+        metric: `through the page-blob API (HTTP + XML, one request, ${ranges} ranges)`,
+        unit: 'ms',
+        samples: times,
+        peer: null,
+        better: 'lower',
+        target: '< 200 ms',
+        designRow: `diff, 10,000 changed blocks, ${label}`,
+        check: (v) => v < 200,
+        note:
+          `comp=pagelist with x-ms-previous-snapshot-url from the bench process over loopback; the engine row is Snapshots.diff alone` +
+          (diff1TiB !== null && sizeGb !== 1024 ? `; ${fmt(med / diff1TiB)} × the 1 TiB time` : ''),
+      });
+      await w.call('endGrant', { kind: 'snapshot', rg: RG, name: `${name}-a` });
+      await w.call('endGrant', { kind: 'snapshot', rg: RG, name: `${name}-b` });
+    }
   } finally {
     for (const d of daemons) await stopDaemon(d);
     await w.stop();

@@ -211,6 +211,22 @@ describe('blob upload: x-ms-content-crc64', () => {
     expect((await diskBytes(disk, at, MiB)).every((x) => x === 0)).toBe(true);
   });
 
+  it('a ranged GET with x-ms-range-get-content-crc64 carries the CRC-64 of the range; the SDK checks it', async () => {
+    const body = prng(85)(MiB);
+    expect((await put(5 * MiB, body, {})).status).toBe(201);
+    const r = await http(url, { headers: { 'x-ms-range': `bytes=${5 * MiB}-${6 * MiB - 1}`, 'x-ms-range-get-content-crc64': 'true' } });
+    expect(r.status).toBe(206);
+    expect(r.body.equals(body)).toBe(true);
+    expect(r.headers.get('x-ms-content-crc64')).toBe(sdkCrc64(body));
+    const c = new PageBlobClient(url, new AnonymousCredential());
+    const dl = await c.download(5 * MiB, MiB, { rangeGetContentCrc64: true });
+    expect(Buffer.from(dl.contentCrc64 ?? new Uint8Array()).toString('base64')).toBe(sdkCrc64(body));
+    const both = await http(url, { headers: { 'x-ms-range': 'bytes=0-511', 'x-ms-range-get-content-crc64': 'true', 'x-ms-range-get-content-md5': 'true' } });
+    expect(both.status).toBe(400);
+    const big = await http(url, { headers: { 'x-ms-range': `bytes=0-${4 * MiB}`, 'x-ms-range-get-content-crc64': 'true' } });
+    expect(big.status).toBe(400);
+  });
+
   it("the SDK's structured-message body (StorageCrc64 checksum) is refused, not written as data", async () => {
     const c = new PageBlobClient(url, new AnonymousCredential());
     const body = prng(84)(MiB);

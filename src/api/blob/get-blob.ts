@@ -13,7 +13,8 @@
  * revoked it the response is destroyed (the client sees a short transfer), so a long download
  * stops within a few pieces of the revoke instead of running to its end.
  *
- * `x-ms-range-get-content-md5: true` (ranges of at most 4 MiB) adds the range's `Content-MD5`.
+ * `x-ms-range-get-content-md5: true` (ranges of at most 4 MiB) adds the range's `Content-MD5`;
+ * `x-ms-range-get-content-crc64: true` its `x-ms-content-crc64` (CRC-64/NVME, see crc64.ts).
  */
 
 import { createHash } from 'node:crypto';
@@ -23,6 +24,7 @@ import type { HttpContext } from '../http/context.js';
 import { stillGranted } from './auth.js';
 import type { AuthDeps } from './auth.js';
 import { checkConditions } from './conditions.js';
+import { crc64 } from './crc64.js';
 import { blobError } from './errors.js';
 import type { BlobView, PieceTask } from './formats.js';
 import { propertyHeaders, versionHeaders } from './headers.js';
@@ -57,8 +59,13 @@ export async function getBlob(ctx: HttpContext, deps: AuthDeps, view: BlobView):
   const status = requested ? 206 : 200;
   headers['content-length'] = span.end - span.start;
   if (requested) headers['content-range'] = `bytes ${span.start}-${span.end - 1}/${view.length}`;
-  if (ctx.header('x-ms-range-get-content-md5')?.toLowerCase() === 'true') {
-    await sendWithMd5(ctx, view, span, status, headers, requested !== undefined);
+  const md5 = ctx.header('x-ms-range-get-content-md5')?.toLowerCase() === 'true';
+  const crc = ctx.header('x-ms-range-get-content-crc64')?.toLowerCase() === 'true';
+  if (md5 && crc) {
+    throw blobError('InvalidHeaderValue', 'x-ms-range-get-content-md5 and x-ms-range-get-content-crc64 cannot both be true: ask for one checksum.');
+  }
+  if (md5 || crc) {
+    await sendWithDigest(ctx, view, span, status, headers, requested !== undefined, md5 ? 'md5' : 'crc64');
     return;
   }
   ctx.res.writeHead(status, headers);
@@ -66,12 +73,13 @@ export async function getBlob(ctx: HttpContext, deps: AuthDeps, view: BlobView):
   await streamPieces(ctx.res, view.pieces(span.start, span.end), READ_AHEAD, () => stillGranted(deps.engine, grantId));
 }
 
-async function sendWithMd5(ctx: HttpContext, view: BlobView, span: Span, status: number, headers: OutgoingHttpHeaders, ranged: boolean): Promise<void> {
+async function sendWithDigest(ctx: HttpContext, view: BlobView, span: Span, status: number, headers: OutgoingHttpHeaders, ranged: boolean, kind: 'md5' | 'crc64'): Promise<void> {
   if (!ranged || span.end - span.start > MD5_RANGE_LIMIT) {
-    throw blobError('InvalidHeaderValue', `x-ms-range-get-content-md5 needs a range of at most ${MD5_RANGE_LIMIT} bytes.`);
+    throw blobError('InvalidHeaderValue', `x-ms-range-get-content-${kind} needs a range of at most ${MD5_RANGE_LIMIT} bytes.`);
   }
   const body = await collectRange(view, span.start, span.end);
-  ctx.res.writeHead(status, { ...headers, 'content-md5': createHash('md5').update(body).digest('base64') });
+  const digest = kind === 'md5' ? { 'content-md5': createHash('md5').update(body).digest('base64') } : { 'x-ms-content-crc64': crc64(body).toString('base64') };
+  ctx.res.writeHead(status, { ...headers, ...digest });
   ctx.res.end(body);
 }
 
