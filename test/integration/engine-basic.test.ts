@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { SnapdiskError } from '../../src/core/errors.js';
 import { BLOCK_SIZE, MiB } from '../../src/core/units.js';
 import { createDisk, diskId, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
 
@@ -100,6 +102,36 @@ describe('engine: snapshot, restore, diff, delete', () => {
     expect((await e.snapshots.status(rs)).usedBytes).toBe(128 * BLOCK_SIZE);
   });
 
+  it('a copy that fails for good fails its point and the later ones built on it; the next snapshot holds every change', async () => {
+    const e = t.engine;
+    const disk = await createDisk(e, 'd1');
+    const h = await e.disks.open(disk.uniqueId);
+    const rnd = prng(21);
+    await h.write(0, rnd(BLOCK_SIZE));
+    const s0 = await snapshot(e, disk, 's0');
+    await e.idle();
+    e.pauseJobs();
+    for (let b = 1; b <= 10; b++) await h.write(b * 3 * BLOCK_SIZE, rnd(1000));
+    const s1 = await snapshot(e, disk, 's1');
+    const s2 = await snapshot(e, disk, 's2'); // nothing changed since s1: its content is s1's
+    await e.points.failCopy(`${s1.familyId}:${s1.point}`, new SnapdiskError('IntegrityError', 'the chunk store answered garbage'));
+    for (const s of [s1, s2]) {
+      const st = await e.snapshots.status(await e.snapshots.getById(s.uniqueId));
+      expect(st.provisioningState).toBe('Failed');
+      expect(st.copyCompletionError?.errorCode).toBe('IntegrityError');
+    }
+    e.resumeJobs();
+    t = await t.reopen(); // the changes given back are on disk
+    const e2 = t.engine;
+    const s3 = await snapshot(e2, await e2.disks.getById(disk.uniqueId), 's3');
+    await e2.idle();
+    const now = await (await e2.disks.open(disk.uniqueId)).read(0, 32 * BLOCK_SIZE);
+    expect((await e2.snapshots.read(s3, 0, 32 * BLOCK_SIZE)).equals(now)).toBe(true);
+    const d = await e2.snapshots.diff(s3, await e2.snapshots.getById(s0.uniqueId));
+    expect(d.ranges.map((r) => r.start / BLOCK_SIZE)).toEqual(Array.from({ length: 10 }, (_, i) => (i + 1) * 3));
+    expect((await e2.snapshots.status(s3)).provisioningState).toBe('Succeeded');
+  });
+
   it('delete: removing a middle snapshot changes no other snapshot', async () => {
     const e = t.engine;
     const disk = await createDisk(e, 'd1');
@@ -157,6 +189,10 @@ describe('engine: power loss', () => {
       const d = await e2.snapshots.diff(s2, await e2.snapshots.getById(s1.uniqueId));
       // everything that held data is reported (a superset of the real change, never less)
       expect(d.ranges.some((r) => r.start <= 10 * BLOCK_SIZE && r.end > 10 * BLOCK_SIZE)).toBe(true);
+      expect(d.ranges.some((r) => r.start === 0)).toBe(true); // block 0 did not change since s1: the rescan
+      // the rescan is durable, so the head records this boot now: the next start does not repeat it
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      expect(JSON.parse(readFileSync(join(t.dir, 'volumes', disk.uniqueId, 'meta.json'), 'utf8'))).toEqual({ bootId: boot, open: true });
     } finally {
       await t.dispose();
     }
