@@ -375,10 +375,20 @@ export class Points {
     const point = await this.ctx.catalog.getPoint(familyId, seq);
     if (!point || point.state !== 'copying') return;
     const fam = await this.resolver.family(familyId);
-    const rt = fam.diskId ? this.runtimes.peek(fam.diskId) : null;
+    const disk = fam.diskId ? await this.ctx.catalog.getDiskById(fam.diskId) : null;
+    let rt: DiskRuntime | null = null;
+    if (disk) {
+      try {
+        rt = await this.runtimes.get(disk); // the frozen blocks go back to its change tracking
+      } catch (e) {
+        // a head lost with its node has nothing to give back; otherwise the point stays copying
+        // (and is retried at the next start) rather than lose its changes
+        if (!(e instanceof SnapdiskError && e.code === 'NotFound')) throw e;
+      }
+    }
     const code = err instanceof SnapdiskError ? err.code : 'CopyFailed';
     const message = `The background copy of this snapshot failed: ${err instanceof Error ? err.message : String(err)}`;
-    await this.failFrom(familyId, seq, rt && !rt.closed ? rt : null, code, message);
+    await this.failFrom(familyId, seq, rt, code, message);
   }
 
   /**
