@@ -300,8 +300,8 @@ export class DiskRuntime {
     this.applyZeroBlocks(firstFull, endFull);
   }
 
+  /** Durability barrier; a closed runtime's volume refuses it (its descriptors may be reused). */
   async flush(): Promise<void> {
-    this.assertServing();
     await this.volume.flush();
   }
 
