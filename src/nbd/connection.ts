@@ -205,7 +205,8 @@ export class NbdConnection {
         if (h.type === Cmd.WRITE) this.skipBytes = h.length;
         if (h.type !== Cmd.DISC) tx.replyError(h, Errno.ESHUTDOWN, SHUTDOWN_MESSAGE);
       } else if (this.latePhase === 'options' && negotiator !== undefined) {
-        if (this.queue.length < OPTION_HEADER_SIZE) return;
+        // option replies go out in order: the one still running answers first (see optionDone)
+        if (this.optionInProgress !== undefined || this.queue.length < OPTION_HEADER_SIZE) return;
         const h = decodeOptionHeader(this.queue.take(OPTION_HEADER_SIZE));
         if (!h.valid) break;
         negotiator.refuse(h.option, Rep.ERR_SHUTDOWN, SHUTDOWN_MESSAGE);
@@ -335,7 +336,10 @@ export class NbdConnection {
   private optionDone(outcome: Outcome): void {
     this.optionInProgress = undefined;
     this.apply(outcome);
-    if (this.stopped) return;
+    if (this.stopped) {
+      if (this.latePhase !== undefined) this.answerLate();
+      return;
+    }
     this.socket.resume();
     this.pump();
     this.finishIfDrained();

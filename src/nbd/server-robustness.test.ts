@@ -10,9 +10,9 @@ import type { NbdBackend } from './backend.js';
 import { MemoryNbdBackend } from './memory-backend.js';
 import type { MemoryDisk } from './memory-backend.js';
 import { SnapdiskError } from '../core/errors.js';
-import { ClientFlag, Cmd, CmdFlag, Errno, Opt, Rep, encodeInfoRequest, encodeOption, encodeRequest } from './protocol.js';
+import { ClientFlag, Cmd, CmdFlag, Errno, Opt, Rep, ReplyType, encodeInfoRequest, encodeOption, encodeRequest } from './protocol.js';
 import { NbdServer } from './server.js';
-import { RawNbdClient, firstDifference, replyError, replyMessage } from './test-client.js';
+import { RawNbdClient, asStructured, firstDifference, replyError, replyMessage } from './test-client.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -451,6 +451,15 @@ describe('nbd connection lifecycle', () => {
     const lengths = new Map(Array.from({ length: n }, (_, i) => [i, MiB]));
     for (let i = 0; i < n; i++) expect(replyError(await reader.reply(lengths))).toBe(0);
     await until(() => server.stats().inFlightBytes === 0, 'the budget back');
+    // sparse reads: data then a hole, a hole then data
+    for (const at of [32 * MiB - MiB / 2, 40 * MiB]) {
+      if (at === 40 * MiB) disk.writeSync(at + MiB / 2, Buffer.alloc(4096, 2));
+      reader.request(Cmd.READ, at, MiB, { cookie: 50 });
+      const r = asStructured(await reader.reply());
+      expect(new Set(r.chunks.map((x) => x.type))).toEqual(new Set([ReplyType.OFFSET_DATA, ReplyType.OFFSET_HOLE]));
+      expect(r.chunks[r.chunks.length - 1]?.type).toBe(ReplyType.OFFSET_HOLE); // the charge rides on a hole chunk
+    }
+    await until(() => server.stats().inFlightBytes === 0, 'the budget back after sparse reads');
 
     // failures, rejections and vanishing clients
     const c = await open({ structured: true });

@@ -317,8 +317,12 @@ export class Transmission {
         const last = i === extents.length - 1;
         const flags = last ? ReplyFlag.DONE : 0;
         if (r === undefined) {
+          if (last) {
+            // writes complete in order: once this one is taken, so are the data chunks before it
+            this.writer.send([encodeHoleChunk(flags, h, pos, e.length)], () => this.budget.give(charge));
+            return true;
+          }
           this.writer.send([encodeHoleChunk(flags, h, pos, e.length)]);
-          if (last) return false;
         } else {
           const buf = await r;
           const data = buf.length === e.length ? buf : buf.subarray(0, e.length);
