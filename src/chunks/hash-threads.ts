@@ -9,7 +9,7 @@
  *
  * Design notes:
  * - Only bytes in a SharedArrayBuffer travel to a worker (nothing is copied: the worker hashes the
- *   caller's memory). `sharedMemoryPool` hands out such buffers; the chunk store reads runs into
+ *   caller's memory). `sharedMemoryPool` (core/buffer-pool) hands out such buffers; the chunk store reads runs into
  *   them. The caller must not touch the bytes until the promise settles.
  * - Below `OFFLOAD_MIN_BYTES` the message round trip (tens of µs) costs more than it saves.
  * - Workers start on first use, keep the process alive only while they have work, and are
@@ -21,7 +21,6 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BufferPool } from '../core/buffer-pool.js';
 
 /** One byte range of `buf` and the SHA-256 it must have. */
 export interface HashPart {
@@ -143,9 +142,3 @@ function verifyInline(buf: Buffer, parts: ReadonlyArray<HashPart>, stats: { inli
 
 /** Workers for the process: one fewer than the cores (the event loop keeps one), at least one. */
 export const hashThreads = new HashThreads(Math.min(4, Math.max(1, availableParallelism() - 1)));
-
-/**
- * Recycled buffers in shared memory, for chunk runs whose hashes are checked on a worker
- * (64 MiB of idle buffers at most).
- */
-export const sharedMemoryPool = new BufferPool(64 * 1024 * 1024, (size) => Buffer.from(new SharedArrayBuffer(size)));

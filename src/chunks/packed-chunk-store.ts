@@ -43,8 +43,8 @@ import { SnapdiskError } from '../core/errors.js';
 import type { ChunkLocation } from '../core/model.js';
 import type { BlobInfo, BlobStore, ChunkIndex, ChunkStore, NewChunk, Redundancy, StoredChunk } from '../core/ports.js';
 import { PACK_PREFIX, packKey } from './layout.js';
-import { sharedPool } from '../core/buffer-pool.js';
-import { OFFLOAD_MIN_BYTES, hashThreads, sharedMemoryPool } from './hash-threads.js';
+import { sharedMemoryPool, sharedPool } from '../core/buffer-pool.js';
+import { OFFLOAD_MIN_BYTES, hashThreads } from './hash-threads.js';
 import type { HashPart, HashThreads } from './hash-threads.js';
 
 export const CODEC_RAW = 0;

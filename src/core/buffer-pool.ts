@@ -11,8 +11,8 @@
  * - Buffers come in power-of-two size classes (64 KiB minimum); `acquire(n)` returns a whole
  *   class buffer and the caller uses a view of its first n bytes. Idle buffers are kept up to
  *   `maxIdleBytes` in total; beyond that they are left to the GC.
- * - A pool may allocate its buffers in shared memory (`chunks/hash-threads` `sharedMemoryPool`:
- *   chunk bytes hashed on a worker thread without a copy).
+ * - `sharedMemoryPool` allocates in shared memory: chunk bytes read into it are hashed on a worker
+ *   thread without a copy (`chunks/hash-threads`).
  * - A buffer is released only by the code that acquired it, once nothing refers to it any more
  *   (NBD: when the backend's promise settled or the socket took the reply; HTTP: in the write
  *   callback).
@@ -68,3 +68,9 @@ function sizeClass(n: number): number {
 
 /** The process-wide pool for hot paths (96 MiB of idle buffers at most). */
 export const sharedPool = new BufferPool(96 * 1024 * 1024);
+
+/**
+ * Recycled buffers in shared memory (a SharedArrayBuffer each), for chunk runs whose hashes are
+ * checked on a worker thread: hydration groups, pack runs (64 MiB of idle buffers at most).
+ */
+export const sharedMemoryPool = new BufferPool(64 * 1024 * 1024, (size) => Buffer.from(new SharedArrayBuffer(size)));
