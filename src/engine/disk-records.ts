@@ -13,6 +13,7 @@ import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
 import type { EngineContext } from './context.js';
 import type { KeyedMutex } from './locks.js';
+import type { DiskRuntime } from './runtime.js';
 import type { Runtimes } from './runtimes.js';
 
 export class DiskRecords {
@@ -37,6 +38,26 @@ export class DiskRecords {
     const rt = this.runtimes.peek(diskId);
     if (rt) rt.disk = updated;
     return updated;
+  }
+
+  /**
+   * The same in one catalog transaction fenced by this node's lease on the disk (progress of work
+   * on its head, such as hydration): a node that lost the disk commits nothing.
+   */
+  async mutateFenced(rt: DiskRuntime, fn: (d: DiskRecord) => DiskRecord): Promise<DiskRecord> {
+    const diskId = rt.disk.uniqueId;
+    return this.locks.run(diskId, async () => {
+      const updated = await this.runtimes.commitFenced(rt, async (tx) => {
+        const current = await tx.getDiskById(diskId);
+        if (!current) throw new SnapdiskError('ResourceNotFound', `disk ${diskId} no longer exists`);
+        const next = fn(current);
+        if (next !== current) await tx.updateDisk(next);
+        return next;
+      });
+      const live = this.runtimes.peek(diskId);
+      if (live) live.disk = updated;
+      return updated;
+    });
   }
 
   /** The clients connected to a disk read-write, oldest first. */

@@ -70,7 +70,7 @@ export class Hydrator {
           const hydrated = await this.hydrateGroup(rt, baseFamily, basePoint, next.value);
           seen += hydrated; // not `seen += await`: that would add to the value read before the await
           if (!saving && Date.now() - lastSave > 500) {
-            saving = this.saveProgress(diskId, progress())
+            saving = this.saveProgress(rt, progress())
               .catch((error: unknown) => void (failure ??= { error }))
               .finally(() => {
                 saving = null;
@@ -87,13 +87,13 @@ export class Hydrator {
     if (failure) throw (failure as { error: unknown }).error;
     if (rt.closed) return; // the disk was deleted meanwhile
     if (signal.aborted) {
-      await this.saveProgress(diskId, progress());
+      await this.saveProgress(rt, progress());
       return;
     }
     await this.checkComplete(diskId, rt, baseFamily, basePoint, seen);
     // durable order: head and bitmaps, then the catalog says "done", then the bitmap goes away
     await rt.flush();
-    await this.records.mutate(diskId, (d) => ({ ...d, hydration: 'done', hydrationDoneBlocks: d.hydrationTotalBlocks }));
+    await this.records.mutateFenced(rt, (d) => ({ ...d, hydration: 'done', hydrationDoneBlocks: d.hydrationTotalBlocks }));
     rt.finishHydration();
   }
 
@@ -138,7 +138,7 @@ export class Hydrator {
     if (seen === total) return;
     const now = await this.scanBase(baseFamily, basePoint, rt.blocks, (b) => !rt.isHydrated(b));
     if (now.matched.length === 0 && seen >= now.count) {
-      await this.records.mutate(diskId, (d) => ({ ...d, hydrationTotalBlocks: now.count }));
+      await this.records.mutateFenced(rt, (d) => ({ ...d, hydrationTotalBlocks: now.count }));
       return;
     }
     throw new SnapdiskError(
@@ -167,9 +167,10 @@ export class Hydrator {
     }
   }
 
-  private async saveProgress(diskId: string, done: number): Promise<void> {
+  /** Progress in the disk record, fenced by this node's lease on the disk. */
+  private async saveProgress(rt: DiskRuntime, done: number): Promise<void> {
     try {
-      await this.records.mutate(diskId, (d) => ({ ...d, hydrationDoneBlocks: Math.min(done, d.hydrationTotalBlocks) }));
+      await this.records.mutateFenced(rt, (d) => ({ ...d, hydrationDoneBlocks: Math.min(done, d.hydrationTotalBlocks) }));
     } catch (err) {
       if (!isNotFound(err)) throw err; // deleted meanwhile: nothing left to record
     }

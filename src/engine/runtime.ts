@@ -206,7 +206,8 @@ export class DiskRuntime {
 
   /** Installs base content into the head (background hydration and hydrate-on-read). */
   hydrateBlock(block: number, data: Buffer | null): boolean {
-    if (this.closed || this.isHydrated(block) || !this.hydrated) return false;
+    // not serving (lease lapsed): the head may be another node's now, never write into it
+    if (this.closed || !this.serving() || this.isHydrated(block) || !this.hydrated) return false;
     if (data) {
       const start = block * BLOCK_SIZE;
       const len = Math.min(BLOCK_SIZE, this.size - start);
@@ -225,7 +226,7 @@ export class DiskRuntime {
    * from the buffer.
    */
   hydrateFrom(blocks: ReadonlyArray<number>, buf: Buffer, hasData: ReadonlyArray<boolean>): number {
-    if (this.closed || !this.hydrated) return 0;
+    if (this.closed || !this.serving() || !this.hydrated) return 0;
     let done = 0;
     let i = 0;
     while (i < blocks.length) {

@@ -85,13 +85,16 @@ export class Runtimes implements RuntimeLookup {
     });
   }
 
-  /** Lanes of the head-bound jobs this node can run: the disks it serves now. */
+  /**
+   * Lanes of the head-bound jobs this node can run now: disks it serves that have snapshots still
+   * copying or are hydrating (a sweep claims in these lanes only, so its cost follows the work).
+   */
   localLanes(): string[] {
     const out: string[] = [];
     for (const rt of this.byDisk.values()) {
       if (rt.closed || !this.leases.serving(rt.disk.uniqueId)) continue;
-      out.push(jobLane('hydrate', rt.disk.uniqueId));
-      if (rt.disk.familyId) out.push(jobLane('snapshot-copy', `${rt.disk.familyId}:0`));
+      if (rt.isHydrating) out.push(jobLane('hydrate', rt.disk.uniqueId));
+      if (rt.disk.familyId && rt.pending.length > 0) out.push(jobLane('snapshot-copy', `${rt.disk.familyId}:0`));
     }
     return out;
   }

@@ -174,6 +174,37 @@ describe('several nodes on one catalog', () => {
     await a.close().catch(() => undefined);
   });
 
+  it('a stalled node cannot hydrate into a head another node took over, nor record hydration progress', async () => {
+    const dir = tmp();
+    const base = prng(9)(16 * MiB);
+    const a = await node(dir, 'node-a');
+    const { disk } = await a.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: 'rg', name: 'd', sizeGb: 1, creationData: { createOption: 'Empty' } });
+    await (await a.disks.open(disk.uniqueId)).write(0, base);
+    await a.snapshots.createOrUpdate({ subscriptionId: SUB, resourceGroup: 'rg', name: 's', incremental: true, creationData: { createOption: 'Copy', sourceResourceId: diskId('d') } });
+    await a.idle();
+    a.pauseJobs();
+    const { disk: r } = await a.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: 'rg', name: 'r', creationData: { createOption: 'Copy', sourceResourceId: snapId('s') } });
+    await until('node a claims the hydration', async () => a.heldJobs().some((j) => j.kind === 'hydrate'));
+    // A stalls; B takes the disk and the hydration over (shared heads) and holds it, paused
+    await a.leases.stop(false);
+    const b = await node(dir, 'node-b');
+    engines.push(b);
+    b.pauseJobs();
+    await until('node b takes the hydration over', async () => b.heldJobs().some((j) => j.kind === 'hydrate'));
+    const fresh = prng(10)(4 * MiB);
+    await (await b.disks.open(r.uniqueId)).write(2 * MiB, fresh);
+    // A wakes up and runs the hydration it still holds: it writes nothing into the head, records nothing
+    a.resumeJobs();
+    await a.idle();
+    expect((await b.disks.getById(r.uniqueId)).hydrationDoneBlocks).toBe(0);
+    b.resumeJobs();
+    await until('the hydration completes on node b', async () => (await b.disks.getById(r.uniqueId)).hydration === 'done');
+    const expected = Buffer.from(base);
+    fresh.copy(expected, 2 * MiB);
+    expect((await (await b.disks.open(r.uniqueId)).read(0, base.length)).equals(expected)).toBe(true);
+    await a.close().catch(() => undefined);
+  });
+
   it('node-local heads: no lease without the head; reported lost once its node stays away; the node that returns serves it again', async () => {
     const dir = tmp();
     const a = await node(dir, 'node-a', { volumesPath: 'volumes-a' });

@@ -370,6 +370,112 @@ describe.skipIf(skip !== null)(`scale-out figures: catalog size per row ${skip ?
   }, 600_000);
 });
 
+/**
+ * The control plane: what every node sends to the catalog whether or not it has work (lease and
+ * job-claim renewals with each beat, the periodic job sweep, the lost-head scan) and what GC lists
+ * (unreferenced chunks, pack keys, pack objects). Medians in ms, on SQLite and PostgreSQL, with
+ * tables the size a busy shared catalog has: 10,000 open jobs (half claimed by other live nodes,
+ * half queued two to a lane), 100,000 disk leases, 100,000 chunks in 1,000 packs.
+ */
+describe.skipIf(skip !== null)(`scale-out figures: control-plane load ${skip ?? ''}`, () => {
+  it('beats, sweeps and GC listings on sqlite and postgres; object listing on ceph', async () => {
+    const db = await createTestDatabase(pgUrl ?? '', 'control');
+    cleanups.push(() => db.drop());
+    const dir = mkdtempSync(join(tmpdir(), 'sd-fig-ctl-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const pgCat = await openPostgresCatalog(db.url, { poolSize: 4 });
+    const liteCat = await openSqliteCatalog(join(dir, 'c.db'), { durable: false });
+    const out: Record<string, unknown> = {};
+    const t0 = new Date();
+    const fill = async (c: Catalog): Promise<void> => {
+      for (let i = 0; i < 5000; i++) await c.enqueueJob('snapshot-copy', `${uuid(i)}:1`, {}, t0);
+      for (let i = 0; i < 2500; i++) {
+        await c.enqueueJob('region-copy', `${uuid(100_000 + i)}:1`, {}, t0);
+        await c.enqueueJob('region-copy', `${uuid(100_000 + i)}:2`, {}, t0);
+      }
+      // the snapshot copies are held by 50 other live nodes
+      for (let n = 0; n < 50; n++) {
+        const lanes = Array.from({ length: 100 }, (_, k) => `snapshot-copy|${uuid(n * 100 + k)}`);
+        await c.claimJobs({ nodeId: `other-${n}`, at: t0, staleBefore: new Date(t0.getTime() - 30_000), limit: 100, lanes });
+      }
+      for (let i = 0; i < 100_000; i += 1000) {
+        await c.transaction(async (tx) => {
+          for (let k = i; k < i + 1000; k++) await tx.acquireLease(uuid(k), `other-${k % 50}`, new Date(t0.getTime() + 30_000), t0);
+        });
+      }
+      const fam = uuid(999_999);
+      await c.insertFamily({ id: fam, region: 'eastus', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: t0.toISOString() });
+      for (let p = 0; p < 1000; p++) {
+        const chunks = Array.from({ length: 100 }, (_, i) => ({ hash: sha(p * 100 + i), offset: i * 65536, storedLength: 65536, rawLength: 65536, codec: 0 }));
+        const locs = await c.addPack('eastus', { key: `packs/${String(p % 256).padStart(2, '0')}/${randomBytes(16).toString('hex')}.pack`, sizeBytes: 6553600, zones: ['1', '2', '3'] }, chunks);
+        await c.insertEntries(fam, 1, [...locs.values()].map((l, i) => ({ block: p * 100 + i, chunkId: l.id })));
+      }
+    };
+    const measure = async (c: Catalog, analyze?: () => Promise<void>): Promise<Record<string, number>> => {
+      await fill(c);
+      await analyze?.();
+      const now = new Date(t0.getTime() + 10_000);
+      const myDisks = Array.from({ length: 1000 }, (_, k) => uuid(k));
+      for (const d of myDisks) await c.acquireLease(d, 'me', new Date(now.getTime() + 30_000), new Date(t0.getTime() + 40_000));
+      const mine = await c.claimJobs({ nodeId: 'me', at: now, staleBefore: new Date(0), limit: 50, kinds: ['region-copy'] });
+      const claims = mine.map((j) => ({ id: j.id, fence: j.attempts }));
+      const runs: Record<string, number[]> = {
+        heartbeat: [], renewLeases1000: [], renewJobClaims50: [], claimPassNothingRunnable: [], claimPassLanes400: [], staleJobs: [], lapsedLeases: [],
+        unreferencedChunks100k: [], knownPackKeys1000: [],
+      };
+      const lanes = Array.from({ length: 400 }, (_, k) => `snapshot-copy|${uuid(k)}`);
+      for (let i = 0; i < 20; i++) {
+        const at = new Date(now.getTime() + i);
+        runs.heartbeat?.push(await timedMs(() => c.heartbeat({ id: 'me', url: 'https://me:8443/', nbd: null, heartbeatAt: at.toISOString(), incarnation: 'h/1/x' })));
+        runs.renewLeases1000?.push(await timedMs(() => c.renewLeases('me', myDisks, new Date(at.getTime() + 30_000))));
+        runs.renewJobClaims50?.push(await timedMs(() => c.renewJobClaims('me', claims, at)));
+        // a sweep on a node with nothing to take: every open job is held or waits in its lane
+        runs.claimPassNothingRunnable?.push(await timedMs(() => c.claimJobs({ nodeId: 'me', at, staleBefore: new Date(t0.getTime() - 1), limit: 64, kinds: ['region-copy', 'gc', 'scrub'] })));
+        runs.claimPassLanes400?.push(await timedMs(() => c.claimJobs({ nodeId: 'me', at, staleBefore: new Date(t0.getTime() - 1), limit: 64, kinds: ['snapshot-copy', 'hydrate'], lanes })));
+        runs.staleJobs?.push(await timedMs(() => c.staleJobs(['snapshot-copy', 'hydrate'], new Date(t0.getTime() - 1), 100)));
+        runs.lapsedLeases?.push(await timedMs(() => c.lapsedLeases(new Date(t0.getTime() - 1), 100)));
+      }
+      for (let i = 0; i < 5; i++) {
+        runs.unreferencedChunks100k?.push(await timedMs(() => c.unreferencedChunks('eastus', new Date(), 5000)));
+        runs.knownPackKeys1000?.push(await timedMs(() => c.knownPackKeys('eastus')));
+      }
+      return Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, Math.round(median(v) * 100) / 100]));
+    };
+    out.sqlite = await measure(liteCat);
+    out.postgres = await measure(pgCat, () => pgCat.client.exec('ANALYZE'));
+    // GC's orphan-pack pass lists every pack object of each zone: 1,000 objects on Ceph
+    const store = await new S3BlobStore({ endpoint: s3 ?? '', bucket: `sd-fig-ctl-${randomBytes(4).toString('hex')}`, accessKeyId: 'test', secretAccessKey: 'test', createBucket: true, name: 'eastus/zone-1' }).init();
+    cleanups.push(async () => {
+      const keys: string[] = [];
+      for await (const o of store.list('')) keys.push(o.key);
+      for (let i = 0; i < keys.length; i += 64) await Promise.all(keys.slice(i, i + 64).map((k) => store.delete(k)));
+      await store.client.send(new DeleteBucketCommand({ Bucket: store.bucket }));
+    });
+    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => store.put(`packs/${String((i + k) % 256).padStart(2, '0')}/${i + k}.pack`, Buffer.alloc(16))));
+    const lists: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      lists.push(
+        await timedMs(async () => {
+          let n = 0;
+          for await (const _ of store.list('packs/')) n++;
+          expect(n).toBe(1000);
+        }),
+      );
+    }
+    out.cephListPacks1000 = Math.round(median(lists));
+    await pgCat.close();
+    await liteCat.close();
+    console.log(JSON.stringify({ controlPlane: out }, null, 2));
+    if (process.env.SNAPDISK_FIGURES_OUT) writeFileSync(`${process.env.SNAPDISK_FIGURES_OUT}.control.json`, JSON.stringify(out, null, 2));
+  }, 900_000);
+});
+
+/** A deterministic UUID-shaped id (family and disk ids are UUIDs: their length counts). */
+function uuid(n: number): string {
+  const h = sha(n).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 function sha(n: number): Buffer {
   return createHash('sha256').update(String(n)).digest();
 }

@@ -1,8 +1,9 @@
 /**
  * Two `snapdisk serve` processes on one PostgreSQL catalog and Ceph (S3) chunk stores, sharing the
  * directory of disk heads. Node A serves a disk (NBD writes), takes snapshots and starts a
- * cross-region copy, and is killed with SIGKILL in the middle. Node B takes the lease over once A
- * stops renewing, finishes the snapshot copy and the cross-region copy, and every snapshot restores
+ * cross-region copy, and is killed with SIGKILL once both copies have made progress. Node B takes
+ * the lease over once A stops renewing, takes over the very jobs A held (same job rows, newer
+ * claims), finishes the snapshot copy and the cross-region copy, and every snapshot restores
  * byte-exactly. Requests for A's disk sent to B while A lives are redirected to A (307).
  */
 
@@ -117,8 +118,10 @@ describe.skipIf(skip)('node loss: SIGKILL of the node serving a disk in the midd
     expect(disk.status).toBeLessThan(300);
     const diskId = `${rg()}/providers/Microsoft.Compute/disks/d`;
     const nbdPort = Number(/nbd:\/\/[^:]+:(\d+)\//.exec(a.stdout())?.[1]);
-    const first = randomBytes(16 * MiB);
-    const second = randomBytes(16 * MiB);
+    const FIRST = 64 * MiB;
+    const SECOND = 192 * MiB; // big enough that its copy is still running when the region copy has begun
+    const first = randomBytes(FIRST);
+    const second = randomBytes(SECOND);
     const write = async (off: number, data: Buffer) => {
       const c = await RawNbdClient.open(nbdPort, diskId, { structured: true });
       for (let at = 0; at < data.length; at += 4 * MiB) {
@@ -140,27 +143,64 @@ describe.skipIf(skip)('node loss: SIGKILL of the node serving a disk in the midd
     expect(redirected.headers.get('location')).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/md-/);
     expect(redirected.headers.get('location')).toContain(a.arm.replace(/\/$/, ''));
     await final(await arm(a.http, 'POST', `${diskId}/endGetAccess`));
-    await write(16 * MiB, second);
+    await write(FIRST, second);
     expect((await snap('s1')).status).toBeLessThan(300);
     const copy = await arm(a.http, 'PUT', `${rg()}/providers/Microsoft.Compute/snapshots/c0`, { location: 'westus', properties: { creationData: { createOption: 'CopyStart', sourceResourceId: `${rg()}/providers/Microsoft.Compute/snapshots/s0` }, incremental: true } });
     expect(copy.status).toBeLessThan(300);
-    await a.stop('SIGKILL');
-    // B takes over once A stopped renewing (2 s lease) and finishes both copies
-    await waitFor(b.http, `${rg()}/providers/Microsoft.Compute/snapshots/s1`, (j) => pct(j) === 100);
-    await waitFor(b.http, `${rg()}/providers/Microsoft.Compute/snapshots/c0`, (j) => pct(j) === 100);
-    // the work really moved: B owns the jobs A had started (snapshot copy, cross-region copy)
     const pg = await import('pg');
     const cl = new pg.default.Client({ connectionString: db.url });
     await cl.connect();
-    const owners = await cl.query("SELECT kind, node_id FROM jobs WHERE kind IN ('snapshot-copy', 'region-copy') ORDER BY id");
-    await cl.end();
-    expect(owners.rows.filter((r: { node_id: string }) => r.node_id === 'node-b').length).toBeGreaterThan(0);
-    for (const [name, expected] of [['s0', Buffer.concat([first, Buffer.alloc(16 * MiB)])], ['s1', Buffer.concat([first, second])], ['c0', Buffer.concat([first, Buffer.alloc(16 * MiB)])]] as const) {
+    try {
+      const jobsOf = async () =>
+        (await cl.query<{ id: string; kind: string; state: string; node_id: string | null; attempts: string }>(
+          "SELECT id::text, kind, state, node_id, attempts::text FROM jobs WHERE kind IN ('snapshot-copy', 'region-copy') ORDER BY id",
+        )).rows;
+      // kill A only once both copies are under way (some blocks committed, not all), A holding their jobs
+      let progress: Array<{ region: boolean; copied: number; frozen: number }> = [];
+      const started = Date.now();
+      for (;;) {
+        progress = (await cl.query<{ source_family_id: string | null; copied_blocks: string; frozen_blocks: string }>(
+          "SELECT source_family_id, copied_blocks::text, frozen_blocks::text FROM points WHERE state = 'copying'",
+        )).rows.map((r) => ({ region: r.source_family_id !== null, copied: Number(r.copied_blocks), frozen: Number(r.frozen_blocks) }));
+        if (progress.length === 2 && progress.every((p) => p.copied > 0)) break;
+        if (progress.length < 2 || Date.now() - started > 60_000) break; // one finished: the test fails below
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      const heldByA = (await jobsOf()).filter((j) => j.state === 'running' && j.node_id === 'node-a');
+      await a.stop('SIGKILL');
+      expect(progress.map((p) => p.region).sort()).toEqual([false, true]);
+      for (const p of progress) {
+        expect(p.copied).toBeGreaterThan(0);
+        expect(p.copied).toBeLessThan(p.frozen);
+      }
+      expect(heldByA.map((j) => j.kind).sort()).toEqual(['region-copy', 'snapshot-copy']);
+      // B takes over once A stopped renewing (2 s lease) and finishes both copies
+      await waitFor(b.http, `${rg()}/providers/Microsoft.Compute/snapshots/s1`, (j) => pct(j) === 100);
+      await waitFor(b.http, `${rg()}/providers/Microsoft.Compute/snapshots/c0`, (j) => pct(j) === 100);
+      // the work really moved: the jobs A held are the ones B finished, under newer claims
+      // (a job ends just after its point is complete)
+      let after = await jobsOf();
+      for (let i = 0; i < 100 && heldByA.some((j) => after.find((x) => x.id === j.id)?.state !== 'done'); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        after = await jobsOf();
+      }
+      for (const j of heldByA) {
+        const now = after.find((x) => x.id === j.id);
+        expect(now).toMatchObject({ state: 'done', node_id: 'node-b' });
+        expect(Number(now?.attempts)).toBeGreaterThan(Number(j.attempts));
+      }
+    } finally {
+      await cl.end();
+    }
+    const zeros = Buffer.alloc(SECOND);
+    for (const [name, tail] of [['s0', zeros], ['s1', second], ['c0', zeros]] as const) {
       const body = await final(await arm(b.http, 'POST', `${rg()}/providers/Microsoft.Compute/snapshots/${name}/beginGetAccess`, { access: 'Read', durationInSeconds: 600 }));
       const sas = String(body.accessSAS);
-      const got = await fetch(sas, { headers: { 'x-ms-range': `bytes=0-${32 * MiB - 1}`, 'x-ms-version': '2021-08-06' } });
-      expect(got.status).toBe(206);
-      expect(Buffer.from(await got.arrayBuffer()).equals(expected)).toBe(true);
+      for (const [from, expected] of [[0, first], [FIRST, tail]] as const) {
+        const got = await fetch(sas, { headers: { 'x-ms-range': `bytes=${from}-${from + expected.length - 1}`, 'x-ms-version': '2021-08-06' } });
+        expect(got.status).toBe(206);
+        expect(Buffer.from(await got.arrayBuffer()).equals(expected), `${name} at ${from}`).toBe(true);
+      }
       await final(await arm(b.http, 'POST', `${rg()}/providers/Microsoft.Compute/snapshots/${name}/endGetAccess`));
     }
   }, 300_000);
