@@ -318,6 +318,27 @@ describe('cross-region copy (CopyStart)', () => {
     }
   });
 
+  it('a copying target whose job ended or vanished gets a job again at start-up', async () => {
+    t = await startEngine();
+    let e = t.engine;
+    const disk = await createDisk(e, 'd');
+    const data = prng(28)(8 * MiB);
+    await (await e.disks.open(disk.uniqueId)).write(0, data);
+    const s1 = await snapshot(e, disk, 's1');
+    await e.idle();
+    e.pauseJobs();
+    const c1 = await copyStart(e, s1, 'c1');
+    // the job row ends without the point (a crash between the two, an older version's failure)
+    for (const j of await e.ctx.catalog.openJobs()) if (j.kind === 'region-copy') await e.ctx.catalog.finishJob(j.id, 'failed', 'lost', new Date());
+    expect((await e.ctx.catalog.getPoint(c1.familyId, c1.point))?.state).toBe('copying');
+    t = await t.reopen();
+    e = t.engine;
+    await e.idle();
+    const after = await e.snapshots.getById(c1.uniqueId);
+    expect((await e.snapshots.status(after)).completionPercent).toBe(100);
+    expect((await e.snapshots.read(after, 0, data.length)).equals(data)).toBe(true);
+  });
+
   it('SIGKILL in the middle of a cross-region copy: after the restart it resumes and the target is byte-exact', async () => {
     const dir = tempDir('snapdisk-copy-crash-');
     const size = 192 * MiB;
