@@ -23,6 +23,7 @@
 
 import { isRetryable, SnapdiskError } from '../core/errors.js';
 import type { Job, JobKind } from '../core/model.js';
+import type { JobClaimRequest } from '../core/ports.js';
 import { jobLane } from '../core/ports.js';
 import type { EngineContext } from './context.js';
 import { FencedOut } from './leases.js';
@@ -169,6 +170,11 @@ export class JobRunner {
     return this.track(this.claims);
   }
 
+  /**
+   * One claim pass. With `lanes` (a job was just enqueued here, or one of those lanes just ran a
+   * job here): only those lanes, any kind — one indexed statement. Without (start, sweep): every
+   * kind any node may run, and head-bound kinds in the lanes of the disks this node serves.
+   */
   private async claimPass(lanes: string[] | undefined, reclaimOwn: boolean): Promise<void> {
     const o = this.ownership;
     if (this.stopped || !o.live()) return;
@@ -177,19 +183,17 @@ export class JobRunner {
     const free: JobKind[] = [];
     const bound: JobKind[] = [];
     for (const [kind, spec] of this.specs) (spec.bind ? bound : free).push(kind);
-    for (;;) {
-      const got = await this.ctx.catalog.claimJobs({ ...base, kinds: free });
-      for (const job of got) this.launch(job);
-      if (got.length < CLAIM_BATCH || this.stopped) break;
-    }
-    const mine = (lanes ?? o.localLanes()).filter((l) => bound.some((k) => l.startsWith(`${k}|`)));
-    for (let i = 0; i < mine.length && !this.stopped; i += LANES_PER_CLAIM) {
-      const part = mine.slice(i, i + LANES_PER_CLAIM);
+    const claimAll = async (request: Omit<JobClaimRequest, 'nodeId' | 'at' | 'staleBefore' | 'limit'>): Promise<void> => {
       for (;;) {
-        const got = await this.ctx.catalog.claimJobs({ ...base, kinds: bound, lanes: part });
+        const got = await this.ctx.catalog.claimJobs({ ...base, ...request });
         for (const job of got) this.launch(job);
-        if (got.length < CLAIM_BATCH || this.stopped) break;
+        if (got.length < CLAIM_BATCH || this.stopped) return;
       }
+    };
+    const laneList = lanes ?? o.localLanes().filter((l) => bound.some((k) => l.startsWith(`${k}|`)));
+    if (!lanes) await claimAll({ kinds: free });
+    for (let i = 0; i < laneList.length && !this.stopped; i += LANES_PER_CLAIM) {
+      await claimAll({ kinds: lanes ? [...free, ...bound] : bound, lanes: laneList.slice(i, i + LANES_PER_CLAIM) });
     }
   }
 
