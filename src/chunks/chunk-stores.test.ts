@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { openSqliteCatalog } from '../catalog/sqlite/sqlite-catalog.js';
 import { sharedMemoryPool } from '../core/buffer-pool.js';
@@ -92,6 +93,35 @@ describe('PackedChunkStore specifics', () => {
     store.clearCache();
     expect((await store.read(loc)).equals(data)).toBe(true);
     expect(store.stats.failovers).toBe(1);
+  });
+
+  it('runs read into shared memory are checked on a worker, deflated chunks inflated in place; damage is still found', async () => {
+    const zone = new MemoryBlobStore('z');
+    const index = new MemoryChunkIndex();
+    const threads = new HashThreads(1);
+    const store = new PackedChunkStore({ region: 'r', zones: [{ name: 'z', store: zone }], index, hashThreads: threads });
+    try {
+      const blocks = Array.from({ length: 24 }, (_, i) => (i % 3 === 1 ? Buffer.alloc(65536, i) : randomBlock(600 + i)));
+      await store.put(blocks);
+      const locs = [...(await index.lookupChunks('r', blocks.map((b) => require256(b)))).values()].sort((a, b) => a.offset - b.offset);
+      expect(locs.some((l) => l.codec === 1)).toBe(true);
+      const group = sharedMemoryPool.acquire(24 * 65536);
+      const targets = locs.map((_, i) => group.subarray(i * 65536, (i + 1) * 65536));
+      store.clearCache();
+      await store.readInto(locs, targets);
+      expect(targets.every((t, i) => t.equals(blocks[i] ?? Buffer.alloc(0)))).toBe(true);
+      expect(threads.stats.offloaded).toBeGreaterThan(0);
+      const runs = threads.stats.offloaded;
+      store.clearCache();
+      await store.readInto(locs.slice(0, 1), [group.subarray(0, 65536)]); // one chunk: checked inline
+      expect(threads.stats.offloaded).toBe(runs);
+      zone.corrupt(locs[7]?.pack ?? '', (locs[7]?.offset ?? 0) + 9);
+      await expect(store.readInto(locs, targets)).rejects.toSatisfy((e) => e instanceof SnapdiskError && e.code === 'IntegrityError');
+      expect(threads.stats.offloaded).toBeGreaterThan(runs);
+    } finally {
+      await store.close();
+      await threads.close();
+    }
   });
 
   it('the pack trailer lists every chunk (the index can be rebuilt from objects)', async () => {
@@ -351,6 +381,40 @@ describe('HashThreads', () => {
       expect(await threads.verify(plain, parts)).toEqual(ok);
       expect(await threads.verify(buf, parts.slice(0, 2))).toEqual([true, true]);
       expect(threads.stats.inline).toBe(2);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('inflates deflated parts into their shared targets once intact; damaged ones leave the target alone', async () => {
+    const threads = new HashThreads(1);
+    try {
+      const contents = Array.from({ length: 12 }, (_, i) => {
+        const b = Buffer.alloc(65536, 0x41 + i);
+        randomBlock(500 + i, 4096).copy(b, 1000);
+        return b;
+      });
+      const packed = contents.map((c) => deflateRawSync(c, { level: 1 }));
+      const src = sharedMemoryPool.acquire(1 << 20);
+      let at = 0;
+      const parts = packed.map((p, i) => {
+        p.copy(src, at);
+        const part = { at, length: p.length, hash: require256(contents[i] ?? Buffer.alloc(0)), rawLength: 65536, into: Buffer.alloc(0) as Buffer };
+        at += p.length;
+        return part;
+      });
+      const dest = sharedMemoryPool.acquire(12 * 65536).fill(0xee);
+      parts.forEach((p, i) => (p.into = dest.subarray(i * 65536, (i + 1) * 65536)));
+      src[(parts[4]?.at ?? 0) + 10] = (src[(parts[4]?.at ?? 0) + 10] ?? 0) ^ 0x55;
+      const ok = await threads.verify(src, parts);
+      expect(ok).toEqual(parts.map((_, i) => i !== 4));
+      expect(threads.stats.offloaded).toBe(1);
+      contents.forEach((c, i) => expect(dest.subarray(i * 65536, (i + 1) * 65536).equals(i === 4 ? Buffer.alloc(65536, 0xee) : c)).toBe(true));
+      // a target in ordinary memory is filled inline, the rest still on the worker
+      const plain = Buffer.alloc(65536);
+      const mixed = [{ ...parts[0], into: plain } as (typeof parts)[0], ...parts.slice(1)];
+      expect(await threads.verify(src, mixed)).toEqual(ok);
+      expect(plain.equals(contents[0] ?? Buffer.alloc(0))).toBe(true);
     } finally {
       await threads.close();
     }

@@ -1,16 +1,18 @@
 /**
  * @module chunks/hash-threads
- * SHA-256 verification of chunk bytes on worker threads, so that the event loop is free to write
- * heads and serve requests while the hashes of the next run are computed (invariant 5 is kept:
- * every chunk is still hashed and compared, only on another thread).
+ * Verification of chunk bytes on worker threads: SHA-256 of each chunk (after inflating the
+ * deflated ones), compared with its indexed hash, so that the event loop is free to write heads
+ * and serve requests while the next run is checked. Invariant 5 holds: every chunk is still
+ * decoded, hashed and compared, only on another thread.
  *
- *   verify(buf, parts) ── buf in shared memory ──► worker: sha256 each part, compare ──► ok[]
- *                      └─ otherwise, or small ─────► inline on the caller's thread
+ *   verify(buf, parts) ── buf in shared memory ──► worker: [inflate into part.into,] sha256, compare ──► ok[]
+ *                      └─ otherwise, or small ─────► the same, inline on the caller's thread
  *
  * Design notes:
- * - Only bytes in a SharedArrayBuffer travel to a worker (nothing is copied: the worker hashes the
- *   caller's memory). `sharedMemoryPool` (core/buffer-pool) hands out such buffers; the chunk store reads runs into
- *   them. The caller must not touch the bytes until the promise settles.
+ * - Only bytes in a SharedArrayBuffer travel to a worker, and nothing is copied: the worker
+ *   hashes the caller's memory, and inflates a deflated chunk straight into its target when that
+ *   is shared memory too. `sharedMemoryPool` (core/buffer-pool) hands out such buffers. The
+ *   caller must not touch the bytes until the promise settles.
  * - Below `OFFLOAD_MIN_BYTES` the message round trip (tens of µs) costs more than it saves.
  * - Workers start on first use, keep the process alive only while they have work, and are
  *   replaced after a crash; a job whose worker failed is verified inline, never skipped.
@@ -21,26 +23,44 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { inflateRawSync } from 'node:zlib';
 
-/** One byte range of `buf` and the SHA-256 it must have. */
+/**
+ * One chunk in `buf`: its stored bytes at [at, at + length) and the SHA-256 of its content. A
+ * deflated part (`rawLength` set) is inflated; when intact its first `into.length` bytes are
+ * written to `into`.
+ */
 export interface HashPart {
   at: number;
   length: number;
   hash: Buffer;
+  rawLength?: number;
+  into?: Buffer;
 }
 
-/** Runs smaller than this are hashed inline: the message round trip would cost more. */
+/** Runs smaller than this are checked inline: the message round trip would cost more. */
 export const OFFLOAD_MIN_BYTES = 512 * 1024;
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const { inflateRawSync } = require('node:zlib');
 parentPort.on('message', (m) => {
   const bytes = new Uint8Array(m.memory, m.base, m.span);
   const ok = new Uint8Array(m.at.length);
   for (let i = 0; i < m.at.length; i++) {
-    const digest = createHash('sha256').update(bytes.subarray(m.at[i], m.at[i] + m.length[i])).digest();
-    ok[i] = digest.equals(Buffer.from(m.hashes.buffer, m.hashes.byteOffset + i * 32, 32)) ? 1 : 0;
+    let data = bytes.subarray(m.at[i], m.at[i] + m.length[i]);
+    const into = m.into[i];
+    try {
+      if (m.raw[i] >= 0) data = inflateRawSync(data, { maxOutputLength: Math.max(m.raw[i], 1) });
+      if (m.raw[i] >= 0 && data.length !== m.raw[i]) continue;
+      const digest = createHash('sha256').update(data).digest();
+      if (!digest.equals(Buffer.from(m.hashes.buffer, m.hashes.byteOffset + i * 32, 32))) continue;
+      if (into) new Uint8Array(into.memory, into.offset, into.length).set(data.subarray(0, into.length));
+      ok[i] = 1;
+    } catch {
+      // does not inflate: not intact
+    }
   }
   parentPort.postMessage({ id: m.id, ok }, [ok.buffer]);
 });
@@ -58,7 +78,6 @@ interface Thread {
 
 export class HashThreads {
   private readonly threads: Array<Thread | null>;
-  private next = 0;
   private nextId = 1;
   private closed = false;
   /** Jobs verified on a worker and inline (tests and benchmarks look at them). */
@@ -68,20 +87,46 @@ export class HashThreads {
     this.threads = new Array<Thread | null>(Math.max(0, count)).fill(null);
   }
 
-  /** For each part: true when its bytes hash to `part.hash`. */
+  /** For each part: true when it is intact (and, deflated, its bytes were written to `into`). */
   async verify(buf: Buffer, parts: ReadonlyArray<HashPart>): Promise<boolean[]> {
+    // parts inflated into ordinary memory cannot be handed over: those are checked here
+    const here: number[] = [];
+    const there: number[] = [];
     let bytes = 0;
-    for (const p of parts) bytes += p.length;
-    if (this.closed || this.threads.length === 0 || bytes < OFFLOAD_MIN_BYTES || !(buf.buffer instanceof SharedArrayBuffer)) {
-      return verifyInline(buf, parts, this.stats);
+    parts.forEach((p, i) => {
+      if (p.into && !(p.into.buffer instanceof SharedArrayBuffer)) here.push(i);
+      else {
+        there.push(i);
+        bytes += p.rawLength ?? p.length;
+      }
+    });
+    if (this.closed || this.threads.length === 0 || bytes < OFFLOAD_MIN_BYTES || !(buf.buffer instanceof SharedArrayBuffer)) return verifyInline(buf, parts, this.stats);
+    const out = new Array<boolean>(parts.length).fill(false);
+    const remote = there.map((i) => parts[i]).filter((p): p is HashPart => p !== undefined);
+    // a large job is cut into slices for several workers: a request waits on its longest slice
+    const slices = Math.max(1, Math.min(this.threads.length, Math.floor(bytes / OFFLOAD_MIN_BYTES), remote.length));
+    const per = Math.ceil(remote.length / slices);
+    const jobs: Array<Promise<boolean[]>> = [];
+    for (let i = 0; i < remote.length; i += per) {
+      const slice = remote.slice(i, i + per);
+      jobs.push(
+        this.post(buf, slice).then(
+          (ok) => {
+            this.stats.offloaded++;
+            return ok;
+          },
+          () => verifyInline(buf, slice, this.stats), // the worker died: never skip a check
+        ),
+      );
     }
-    try {
-      const ok = await this.post(buf, parts);
-      this.stats.offloaded++;
-      return ok;
-    } catch {
-      return verifyInline(buf, parts, this.stats); // the worker died: never skip a check
+    const pending = Promise.all(jobs).then((all) => all.flat());
+    if (here.length > 0) {
+      const local = verifyInline(buf, here.map((i) => parts[i]).filter((p): p is HashPart => p !== undefined), this.stats);
+      here.forEach((i, j) => (out[i] = local[j] ?? false));
     }
+    const ok = await pending;
+    there.forEach((i, j) => (out[i] = ok[j] ?? false));
+    return out;
   }
 
   /** Stops the workers (jobs in flight are verified inline). */
@@ -92,23 +137,30 @@ export class HashThreads {
   }
 
   private post(buf: Buffer, parts: ReadonlyArray<HashPart>): Promise<boolean[]> {
-    const slot = this.next++ % this.threads.length;
+    // the least busy worker (one not started yet counts as idle)
+    let slot = 0;
+    for (let i = 1; i < this.threads.length && (this.threads[slot]?.jobs.size ?? 0) > 0; i++) {
+      if ((this.threads[i]?.jobs.size ?? 0) < (this.threads[slot]?.jobs.size ?? 0)) slot = i;
+    }
     const thread = this.threads[slot] ?? this.spawn(slot);
     const id = this.nextId++;
     const at = new Int32Array(parts.length);
     const length = new Int32Array(parts.length);
+    const raw = new Int32Array(parts.length);
     const hashes = new Uint8Array(parts.length * 32);
+    const into = parts.map((p) => (p.into ? { memory: p.into.buffer, offset: p.into.byteOffset, length: Math.min(p.into.length, p.rawLength ?? p.length) } : null));
     let span = 0;
     parts.forEach((p, i) => {
       at[i] = p.at;
       length[i] = p.length;
+      raw[i] = p.rawLength ?? -1;
       hashes.set(p.hash.subarray(0, 32), i * 32);
       span = Math.max(span, p.at + p.length);
     });
     return new Promise<boolean[]>((resolve, reject) => {
       if (thread.jobs.size === 0) thread.worker.ref();
       thread.jobs.set(id, { resolve, reject });
-      thread.worker.postMessage({ id, memory: buf.buffer, base: buf.byteOffset, span, at, length, hashes });
+      thread.worker.postMessage({ id, memory: buf.buffer, base: buf.byteOffset, span, at, length, raw, hashes, into });
     });
   }
 
@@ -137,8 +189,26 @@ export class HashThreads {
 
 function verifyInline(buf: Buffer, parts: ReadonlyArray<HashPart>, stats: { inline: number }): boolean[] {
   stats.inline++;
-  return parts.map((p) => createHash('sha256').update(buf.subarray(p.at, p.at + p.length)).digest().equals(p.hash));
+  return parts.map((p) => {
+    let data = buf.subarray(p.at, p.at + p.length);
+    try {
+      if (p.rawLength !== undefined) data = inflateRawSync(data, { maxOutputLength: Math.max(p.rawLength, 1) });
+    } catch {
+      return false;
+    }
+    if ((p.rawLength !== undefined && data.length !== p.rawLength) || !createHash('sha256').update(data).digest().equals(p.hash)) return false;
+    p.into?.set(data.subarray(0, p.into.length));
+    return true;
+  });
 }
 
-/** Workers for the process: one fewer than the cores (the event loop keeps one), at least one. */
-export const hashThreads = new HashThreads(Math.min(4, Math.max(1, availableParallelism() - 1)));
+/**
+ * Workers for the process: as many as the cores, at most 4 (the event loop mostly waits for the
+ * workers and the disk); `SNAPDISK_HASH_THREADS` overrides it (0: everything inline).
+ */
+export const hashThreads = new HashThreads(threadCount(process.env['SNAPDISK_HASH_THREADS']));
+
+function threadCount(setting: string | undefined): number {
+  const n = setting === undefined || setting === '' ? NaN : Number(setting);
+  return Number.isInteger(n) && n >= 0 ? Math.min(n, 16) : Math.min(4, availableParallelism());
+}

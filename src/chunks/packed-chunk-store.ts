@@ -88,6 +88,9 @@ export interface ChunkStoreStats {
   zonesRepaired: number;
 }
 
+/** A chunk of a run once checked: its verified bytes, 'placed' (already in its target), or null. */
+type Checked = Buffer | 'placed' | null;
+
 /** Zones of one pack: those holding a copy, and those that should but do not (yet). */
 interface PackZones {
   have: string[];
@@ -293,14 +296,14 @@ export class PackedChunkStore implements ChunkStore {
     const scratch = inPlace ? null : sharedMemoryPool.acquire(length);
     const into = inPlace ?? (scratch as Buffer).subarray(0, length);
     try {
-      let views: Array<Buffer | null> = run.map(() => null);
+      let checked: Checked[] = run.map(() => null);
       let answered = false;
       if (zone) {
         try {
           const got = await zone.store.read(first.pack, first.offset, length, into);
           if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) got.copy(into);
           answered = true;
-          views = await this.verifyRun(into, run, first.offset);
+          checked = await this.verifyRun(into, run, targets, first.offset);
         } catch (err) {
           if (!isCopyError(err)) this.zoneFailed(zone);
         }
@@ -309,11 +312,11 @@ export class PackedChunkStore implements ChunkStore {
       for (let k = 0; k < run.length; k++) {
         const c = run[k];
         const target = targets[k];
-        const data = views[k];
+        const data = checked[k];
         if (!c || !target) continue;
         if (data) {
           this.stats.reads++;
-          if (!inPlace) data.copy(target, 0, 0, Math.min(target.length, data.length));
+          if (data !== 'placed' && !inPlace) data.copy(target, 0, 0, Math.min(target.length, data.length));
           continue;
         }
         damaged ||= answered;
@@ -327,29 +330,28 @@ export class PackedChunkStore implements ChunkStore {
   }
 
   /**
-   * Decoded, verified bytes of each chunk of a run read into `bytes` (from pack offset `base`):
-   * a view for raw chunks, the inflated bytes for deflated ones; null when not intact.
+   * Checks each chunk of a run read into `bytes` (from pack offset `base`): a raw one gives the
+   * view of its verified bytes, a deflated one is inflated straight into its target ('placed');
+   * null when not intact. On a worker when `bytes` is shared memory and the run is large.
    */
-  private async verifyRun(bytes: Buffer, run: ChunkLocation[], base: number): Promise<Array<Buffer | null>> {
-    const out = new Array<Buffer | null>(run.length).fill(null);
-    const raw: HashPart[] = [];
-    const rawIndex: number[] = [];
+  private async verifyRun(bytes: Buffer, run: ChunkLocation[], targets: Buffer[], base: number): Promise<Checked[]> {
+    const parts: HashPart[] = [];
+    const index: number[] = [];
     run.forEach((c, k) => {
       const at = c.offset - base;
-      if (c.codec !== CODEC_RAW) out[k] = verifiedView(bytes.subarray(at, at + c.storedLength), c);
-      else if (c.storedLength === c.rawLength) {
-        raw.push({ at, length: c.storedLength, hash: c.hash });
-        rawIndex.push(k);
-      }
+      if (c.codec === CODEC_RAW && c.storedLength === c.rawLength) parts.push({ at, length: c.storedLength, hash: c.hash });
+      else if (c.codec === CODEC_DEFLATE) parts.push({ at, length: c.storedLength, hash: c.hash, rawLength: c.rawLength, into: (targets[k] ?? Buffer.alloc(0)).subarray(0, c.rawLength) });
+      else return; // unknown codec or inconsistent lengths: not intact
+      index.push(k);
     });
-    if (raw.length > 0) {
-      const ok = await this.hashes.verify(bytes, raw);
-      ok.forEach((v, j) => {
-        const k = rawIndex[j];
-        const part = raw[j];
-        if (v && k !== undefined && part) out[k] = bytes.subarray(part.at, part.at + part.length);
-      });
-    }
+    const out: Checked[] = run.map(() => null);
+    const ok = await this.hashes.verify(bytes, parts);
+    ok.forEach((v, j) => {
+      const k = index[j];
+      const part = parts[j];
+      if (!v || k === undefined || !part) return;
+      out[k] = part.rawLength === undefined ? bytes.subarray(part.at, part.at + part.length) : 'placed';
+    });
     return out;
   }
 
@@ -817,16 +819,6 @@ function contiguousRawTargets(run: Array<ChunkLocation | undefined>, targets: Ar
     expected += t.length;
   }
   return Buffer.from(t0.buffer, t0.byteOffset, length);
-}
-
-/** Decoded and verified bytes of a chunk (a view when stored raw), or null when not intact. */
-function verifiedView(stored: Buffer, chunk: ChunkLocation): Buffer | null {
-  try {
-    const data = decode(stored, chunk.codec, chunk.rawLength);
-    return data.length === chunk.rawLength && sha256(data).equals(chunk.hash) ? data : null;
-  } catch {
-    return null;
-  }
 }
 
 function chunkIntact(pack: Buffer, chunk: ChunkLocation): boolean {
