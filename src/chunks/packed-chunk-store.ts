@@ -34,7 +34,21 @@
  *   requests meanwhile.
  * - Compression: the byte entropy of a 4 KiB sample decides first (above 7.2 bits per byte the
  *   block is random-looking and stored raw: a histogram costs microseconds, a deflate call
- *   tens); otherwise deflate level 1, kept only when it saves more than 1/8.
+ *   tens); otherwise deflate level 1, kept only when it saves more than 1/8. Measured (32 MiB
+ *   of 64 KiB blocks per row, one core, CPU time, `compression` 'none' → 'auto'; put = hash,
+ *   encode, pack; read = readMany: inflate and verify):
+ *
+ *     data                                  stored ÷ raw   put MB/s      read MB/s
+ *     random                                1.00 (raw)     560 → 460     600 → 600-800
+ *     source code and docs (ts, py, md)     0.175          615 → 190     715 → 350
+ *     ELF executable (/usr/bin/node)        0.44           615 → 80      640 → 230
+ *     each 4 KiB: 2 KiB random + 2 KiB 0    0.51           715 → 120     715 → 265
+ *
+ *   It pays where it applies: half or more of the bytes saved on binaries and partly filled
+ *   sectors (a sixth left of text), for 5-8× the CPU of a raw put (the background copy) and
+ *   about 2.5× on reads (inflate, on the hash workers for shared-memory runs); random data pays
+ *   only the entropy sample. Deflate level 1 is zlib's fastest; RLE or Huffman-only strategies
+ *   were 1.3× faster but kept 0.78 of a binary (vs 0.44).
  */
 
 import { createHash, randomBytes } from 'node:crypto';
