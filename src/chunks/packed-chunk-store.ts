@@ -283,12 +283,19 @@ export class PackedChunkStore implements ChunkStore {
       }
     }
     await Promise.all(
-      runs.map((run) =>
-        this.readRunInto(
-          run.map((i) => chunks[i]).filter((c): c is ChunkLocation => c !== undefined),
-          run.map((i) => targets[i]).filter((t): t is Buffer => t !== undefined),
-        ),
-      ),
+      runs.map((run) => {
+        const locs: ChunkLocation[] = [];
+        const into: Buffer[] = [];
+        for (const i of run) {
+          const c = chunks[i];
+          const t = targets[i];
+          if (c && t) {
+            locs.push(c);
+            into.push(t);
+          }
+        }
+        return this.readRunInto(locs, into);
+      }),
     );
   }
 
@@ -822,17 +829,21 @@ export function parsePackTrailer(pack: Buffer): NewChunk[] {
  * When every chunk of a run is stored raw, fills its target exactly, and the targets follow each
  * other in one buffer, the one view covering them all (so the run is read straight into place).
  */
-function contiguousRawTargets(run: Array<ChunkLocation | undefined>, targets: Array<Buffer | undefined>, length: number): Buffer | null {
+function contiguousRawTargets(run: ReadonlyArray<ChunkLocation>, targets: ReadonlyArray<Buffer>, length: number): Buffer | null {
   const t0 = targets[0];
-  if (!t0) return null;
+  const c0 = run[0];
+  if (!t0 || !c0) return null;
   let expected = t0.byteOffset;
+  let at = c0.offset;
   for (let k = 0; k < run.length; k++) {
     const c = run[k];
     const t = targets[k];
-    if (!c || !t || c.codec !== CODEC_RAW || t.buffer !== t0.buffer || t.byteOffset !== expected || t.length !== c.rawLength) return null;
+    if (!c || !t || c.codec !== CODEC_RAW || c.offset !== at || c.storedLength !== c.rawLength) return null;
+    if (t.buffer !== t0.buffer || t.byteOffset !== expected || t.length !== c.rawLength) return null;
     expected += t.length;
+    at += c.storedLength;
   }
-  return Buffer.from(t0.buffer, t0.byteOffset, length);
+  return at - c0.offset === length ? Buffer.from(t0.buffer, t0.byteOffset, length) : null;
 }
 
 function chunkIntact(pack: Buffer, chunk: ChunkLocation): boolean {
