@@ -115,6 +115,8 @@ class FileVolume implements Volume {
   private dirChanged = false;
   private size: number;
   private readonly segments: number[] = [];
+  /** Per segment: written since its last sync started (flush syncs only what changed). */
+  private readonly segmentSyncs: FileSync[] = [];
   private readonly bitmaps = new Map<string, FileBitmap>();
   private readonly cows = new Map<string, FileCowLog>();
   /** Flushes in flight; descriptors dropped meanwhile are closed when the last one ends. */
@@ -159,16 +161,20 @@ class FileVolume implements Volume {
       if (fd === undefined) {
         fd = this.openFile(path);
         this.segments[n] = fd;
+        this.segmentSyncs[n] = new FileSync(fd);
       }
       const want = Math.min(SEGMENT_BYTES, sizeBytes - n * SEGMENT_BYTES);
       const have = fstatSync(fd).size;
-      if (have < want) ftruncateSync(fd, want);
+      if (have < want) {
+        ftruncateSync(fd, want);
+        this.segmentSyncs[n]?.touch();
+      }
       this.size = Math.max(this.size, n * SEGMENT_BYTES + Math.max(have, want));
     }
   }
 
   /** Runs `fn` for each segment piece of [offset, offset + length). */
-  private pieces(offset: number, length: number, fn: (fd: number, at: number, from: number, len: number) => void): void {
+  private pieces(offset: number, length: number, fn: (fd: number, at: number, from: number, len: number, segment: number) => void): void {
     let done = 0;
     while (done < length) {
       const pos = offset + done;
@@ -177,7 +183,7 @@ class FileVolume implements Volume {
       const len = Math.min(length - done, SEGMENT_BYTES - at);
       const fd = this.segments[n];
       if (fd === undefined) throw new SnapdiskError('OutOfRange', `offset ${pos} is past the end of volume ${this.id}`);
-      fn(fd, at, done, len);
+      fn(fd, at, done, len, n);
       done += len;
     }
   }
@@ -209,9 +215,10 @@ class FileVolume implements Volume {
     if (offset + data.length > this.size) {
       throw new SnapdiskError('OutOfRange', `write past the end of volume ${this.id}`);
     }
-    this.pieces(offset, data.length, (fd, at, from, len) => {
+    this.pieces(offset, data.length, (fd, at, from, len, segment) => {
       let done = 0;
       while (done < len) done += writeSync(fd, data, from + done, len - done, at + done);
+      this.segmentSyncs[segment]?.touch();
     });
   }
 
@@ -224,12 +231,13 @@ class FileVolume implements Volume {
 
   async flush(): Promise<void> {
     this.assertOpen();
-    const fds = [...this.segments, ...[...this.bitmaps.values()].map((b) => b.fd), ...[...this.cows.values()].map((c) => c.fd)];
+    // only files written since their last sync started; a clean one still waits for a sync in flight
+    const files = [...this.segmentSyncs, ...[...this.bitmaps.values()].map((b) => b.sync), ...[...this.cows.values()].map((c) => c.sync)];
     const dir = this.dirChanged;
     this.dirChanged = false;
     this.flushing++;
     try {
-      await Promise.all(fds.map((fd) => syncFd(fd, true)));
+      await Promise.all(files.map((f) => f.flush()));
       if (dir) {
         // new files (bitmaps and cow logs of a freeze, segments of a resize) are reachable after a power loss
         const fd = openSync(this.dir, 'r');
@@ -322,6 +330,7 @@ class FileVolume implements Volume {
     this.bitmaps.clear();
     this.cows.clear();
     this.segments.length = 0;
+    this.segmentSyncs.length = 0;
     if (durable && existsSync(this.dir)) {
       for (const f of files) fsyncSync(f.fd);
       if (this.dirChanged) this.syncDir();
@@ -378,13 +387,49 @@ function syncFd(fd: number, dataOnly: boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => (dataOnly ? fdatasync : fsync)(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * The sync state of one open file: `touch` after every change; `flush` resolves once every change
+ * made before the call is durable — it fdatasyncs a file changed since its last sync started, and
+ * for a clean file waits for the sync still in flight (which covers the earlier changes), so a FUA
+ * write pays for the files it touched, not for every file of the volume.
+ */
+class FileSync {
+  private dirty = true; // a file just opened may hold changes of an earlier process
+  private inflight: Promise<void> | null = null;
+
+  constructor(readonly fd: number) {}
+
+  touch(): void {
+    this.dirty = true;
+  }
+
+  flush(): Promise<void> {
+    if (!this.dirty) return this.inflight ?? Promise.resolve();
+    this.dirty = false;
+    const p: Promise<void> = syncFd(this.fd, true).then(
+      () => {
+        if (this.inflight === p) this.inflight = null;
+      },
+      (err: unknown) => {
+        this.dirty = true; // not durable: the next flush tries again
+        if (this.inflight === p) this.inflight = null;
+        throw err;
+      },
+    );
+    this.inflight = p;
+    return p;
+  }
+}
+
 class FileBitmap implements PersistentBitmap {
   readonly bits: Bitmap;
   readonly fd: number;
+  readonly sync: FileSync;
 
   constructor(path: string, length: number) {
     const bytes = Math.ceil(length / 8);
     this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
+    this.sync = new FileSync(this.fd);
     const size = fstatSync(this.fd).size;
     if (size > 0) {
       const buf = new Uint8Array(Math.min(size, bytes));
@@ -422,6 +467,7 @@ class FileBitmap implements PersistentBitmap {
     const data = this.bits.readBytes(from, to);
     let done = 0;
     while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, from + done);
+    this.sync.touch();
   }
 }
 
@@ -440,11 +486,13 @@ function recordCrc(rec: Buffer, format: number): number {
  */
 class FileCowLog implements CowLog {
   readonly fd: number;
+  readonly sync: FileSync;
   private readonly index = new Map<number, number>();
   private end = 0;
 
   constructor(path: string) {
     this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);
+    this.sync = new FileSync(this.fd);
     const size = fstatSync(this.fd).size;
     const rec = Buffer.allocUnsafe(COW_RECORD);
     let at = 0;
@@ -484,6 +532,7 @@ class FileCowLog implements CowLog {
     rec.writeUInt32BE(recordCrc(rec, 1), 8);
     let done = 0;
     while (done < COW_RECORD) done += writeSync(this.fd, rec, done, COW_RECORD - done, this.end + done);
+    this.sync.touch();
     this.index.set(block, this.end);
     this.end += COW_RECORD;
   }
