@@ -227,11 +227,14 @@ export class JobRunner {
     if (!spec) return;
     const controller = new AbortController();
     const h: Held = { job, lane: jobLane(job.kind, job.target), controller };
+    // the runner's stop aborts the job; the listener goes with the job (a long-lived server runs many)
+    const stop = (): void => controller.abort();
     if (this.controller.signal.aborted) controller.abort();
-    else this.controller.signal.addEventListener('abort', () => controller.abort(), { once: true });
+    else this.controller.signal.addEventListener('abort', stop, { once: true });
     this.held.set(job.id, h);
     void this.track(
       this.run(h, spec).finally(() => {
+        this.controller.signal.removeEventListener('abort', stop);
         if (this.held.get(job.id) === h) this.held.delete(job.id);
         // the lane's next job (the next copy of the family) is claimable now
         void this.queueClaim([h.lane]);
@@ -244,7 +247,7 @@ export class JobRunner {
     const signal = controller.signal;
     // start on a fresh turn of the event loop: the request that queued the job answers first
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.gate && !signal.aborted) await Promise.race([this.gate.promise, abortPromise(signal)]);
+    while (this.gate && !signal.aborted) await untilAborted(this.gate.promise, signal);
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) return this.handBack(h);
       try {
@@ -285,19 +288,23 @@ export class JobRunner {
   }
 }
 
-function abortPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
+/** Waits for `promise` or for `signal` to abort, whichever comes first, leaving no listener behind. */
+async function untilAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
+    signal.addEventListener('abort', onAbort, { once: true });
   });
+  try {
+    await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
+  let t: NodeJS.Timeout | undefined;
+  const timer = new Promise<void>((resolve) => (t = setTimeout(resolve, ms)));
+  return untilAborted(timer, signal).finally(() => clearTimeout(t));
 }

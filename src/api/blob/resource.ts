@@ -13,7 +13,7 @@
 import type { ByteRange, DiffRange } from '../../core/ranges.js';
 import { BLOCK_SIZE } from '../../core/units.js';
 import type { DiskHandle } from '../../engine/disks.js';
-import { sharedPool } from '../../core/buffer-pool.js';
+import { sharedMemoryPool, sharedPool, type BufferPool } from '../../core/buffer-pool.js';
 import type { Engine } from '../../engine/engine.js';
 import type { RangePage, RangeQuery } from '../../engine/snapshots.js';
 import type { BlobResource } from './auth.js';
@@ -37,7 +37,8 @@ export async function openResourceData(engine: Engine, resource: BlobResource): 
     const s = resource.snapshot;
     return {
       size: s.sizeBytes,
-      read: (offset, length) => pooledRead(length, (into) => engine.snapshots.readInto(s, offset, into)),
+      // shared memory: the chunk store checks the chunks' hashes on its worker threads in place
+      read: (offset, length) => pooledRead(length, (into) => engine.snapshots.readInto(s, offset, into), sharedMemoryPool),
       allocated: (q) => engine.snapshots.allocatedRanges(s, q),
     };
   }
@@ -49,32 +50,32 @@ export async function openResourceData(engine: Engine, resource: BlobResource): 
   };
 }
 
-const pooled = new WeakMap<Buffer, Buffer>();
+const pooled = new WeakMap<Buffer, { buf: Buffer; pool: BufferPool }>();
 
 /**
  * Reads into a recycled buffer (fresh pages cost a page fault each on some VMs). The returned
  * buffer goes back to the pool through `releasePiece` once the socket took it; a piece that is
  * never released is simply left to the GC.
  */
-async function pooledRead(length: number, fill: (into: Buffer) => Promise<void>): Promise<Buffer> {
-  const buf = sharedPool.acquire(length);
+async function pooledRead(length: number, fill: (into: Buffer) => Promise<void>, pool: BufferPool = sharedPool): Promise<Buffer> {
+  const buf = pool.acquire(length);
   const view = buf.subarray(0, length);
   try {
     await fill(view);
   } catch (err) {
-    sharedPool.release(buf);
+    pool.release(buf);
     throw err;
   }
-  pooled.set(view, buf);
+  pooled.set(view, { buf, pool });
   return view;
 }
 
 /** Gives a piece read by `ResourceData.read` back to the pool (no-op for other buffers). */
 export function releasePiece(piece: Buffer): void {
-  const buf = pooled.get(piece);
-  if (!buf) return;
+  const entry = pooled.get(piece);
+  if (!entry) return;
   pooled.delete(piece);
-  sharedPool.release(buf);
+  entry.pool.release(entry.buf);
 }
 
 /**
