@@ -420,6 +420,40 @@ describe('HashThreads', () => {
     }
   });
 
+  it('digests shared memory on the workers, the same hashes as inline; a put of a shared batch stores chunks under those hashes', async () => {
+    const threads = new HashThreads(2);
+    const zone = new MemoryBlobStore('z');
+    const index = new MemoryChunkIndex();
+    const store = new PackedChunkStore({ region: 'r', zones: [{ name: 'z', store: zone }], index, hashThreads: threads });
+    try {
+      const batch = sharedMemoryPool.acquire(24 * 65536).subarray(0, 24 * 65536);
+      const blocks = Array.from({ length: 24 }, (_, i) => {
+        const view = batch.subarray(i * 65536, (i + 1) * 65536);
+        randomBlock(700 + i).copy(view);
+        return view;
+      });
+      const parts = blocks.map((_, i) => ({ at: i * 65536, length: 65536 }));
+      const hashes = await threads.digest(batch, parts);
+      expect(hashes.map((h) => h.toString('hex'))).toEqual(blocks.map((b) => require256(b).toString('hex')));
+      expect(threads.stats.offloaded).toBe(2); // 1.5 MiB sliced over both workers
+      expect((await threads.digest(Buffer.from(batch), parts)).map((h) => h.toString('hex'))).toEqual(hashes.map((h) => h.toString('hex')));
+      expect(threads.stats.inline).toBe(1);
+      const offloaded = threads.stats.offloaded;
+      await store.put(blocks.slice(4)); // views of one shared buffer: hashed on the workers
+      expect(threads.stats.offloaded).toBeGreaterThan(offloaded);
+      const found = await index.lookupChunks('r', blocks.map((b) => require256(b)));
+      expect(found.size).toBe(20);
+      const locs = blocks.slice(4).map((b) => found.get(require256(b).toString('hex')));
+      const out = locs.map(() => Buffer.alloc(65536));
+      store.clearCache();
+      await store.readInto(locs.filter((l) => l !== undefined), out);
+      expect(out.every((o, i) => o.equals(blocks[i + 4] ?? Buffer.alloc(0)))).toBe(true);
+    } finally {
+      await store.close();
+      await threads.close();
+    }
+  });
+
   it('a job in flight when the workers stop is verified inline, never skipped', async () => {
     const threads = new HashThreads(1);
     const buf = sharedMemoryPool.acquire(32 * 65536).subarray(0, 32 * 65536);

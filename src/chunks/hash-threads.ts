@@ -47,6 +47,12 @@ const { createHash } = require('node:crypto');
 const { inflateRawSync } = require('node:zlib');
 parentPort.on('message', (m) => {
   const bytes = new Uint8Array(m.memory, m.base, m.span);
+  if (m.digest) {
+    const out = new Uint8Array(m.at.length * 32);
+    for (let i = 0; i < m.at.length; i++) out.set(createHash('sha256').update(bytes.subarray(m.at[i], m.at[i] + m.length[i])).digest(), i * 32);
+    parentPort.postMessage({ id: m.id, ok: out }, [out.buffer]);
+    return;
+  }
   const ok = new Uint8Array(m.at.length);
   for (let i = 0; i < m.at.length; i++) {
     let data = bytes.subarray(m.at[i], m.at[i] + m.length[i]);
@@ -67,7 +73,7 @@ parentPort.on('message', (m) => {
 `;
 
 interface Job {
-  resolve: (ok: boolean[]) => void;
+  resolve: (reply: Uint8Array) => void;
   reject: (err: Error) => void;
 }
 
@@ -111,9 +117,9 @@ export class HashThreads {
       const slice = remote.slice(i, i + per);
       jobs.push(
         this.post(buf, slice).then(
-          (ok) => {
+          (reply) => {
             this.stats.offloaded++;
-            return ok;
+            return Array.from(reply, (v) => v === 1);
           },
           () => verifyInline(buf, slice, this.stats), // the worker died: never skip a check
         ),
@@ -129,6 +135,37 @@ export class HashThreads {
     return out;
   }
 
+  /**
+   * SHA-256 of each `[at, at + length)` of `buf` (chunks about to be stored). Buffers in shared
+   * memory are hashed on the workers, sliced like `verify`; others, and small jobs, inline.
+   */
+  async digest(buf: Buffer, parts: ReadonlyArray<{ at: number; length: number }>): Promise<Buffer[]> {
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    const inline = (slice: ReadonlyArray<{ at: number; length: number }>): Buffer[] =>
+      slice.map((p) => createHash('sha256').update(buf.subarray(p.at, p.at + p.length)).digest());
+    if (this.closed || this.threads.length === 0 || bytes < OFFLOAD_MIN_BYTES || !(buf.buffer instanceof SharedArrayBuffer)) {
+      this.stats.inline++;
+      return inline(parts);
+    }
+    const slices = Math.max(1, Math.min(this.threads.length, Math.floor(bytes / OFFLOAD_MIN_BYTES), parts.length));
+    const per = Math.ceil(parts.length / slices);
+    const jobs: Array<Promise<Buffer[]>> = [];
+    for (let i = 0; i < parts.length; i += per) {
+      const slice = parts.slice(i, i + per);
+      jobs.push(
+        this.post(buf, slice, true).then(
+          (out) => {
+            this.stats.offloaded++;
+            return slice.map((_, k) => Buffer.from(out.buffer, out.byteOffset + k * 32, 32));
+          },
+          () => inline(slice), // the worker died: hash here
+        ),
+      );
+    }
+    return (await Promise.all(jobs)).flat();
+  }
+
   /** Stops the workers (jobs in flight are verified inline). */
   async close(): Promise<void> {
     this.closed = true;
@@ -136,7 +173,7 @@ export class HashThreads {
     await Promise.all(all.map((t) => t.worker.terminate()));
   }
 
-  private post(buf: Buffer, parts: ReadonlyArray<HashPart>): Promise<boolean[]> {
+  private post(buf: Buffer, parts: ReadonlyArray<Pick<HashPart, 'at' | 'length'> & Partial<HashPart>>, digest = false): Promise<Uint8Array> {
     // the least busy worker (one not started yet counts as idle)
     let slot = 0;
     for (let i = 1; i < this.threads.length && (this.threads[slot]?.jobs.size ?? 0) > 0; i++) {
@@ -154,13 +191,13 @@ export class HashThreads {
       at[i] = p.at;
       length[i] = p.length;
       raw[i] = p.rawLength ?? -1;
-      hashes.set(p.hash.subarray(0, 32), i * 32);
+      if (p.hash) hashes.set(p.hash.subarray(0, 32), i * 32);
       span = Math.max(span, p.at + p.length);
     });
-    return new Promise<boolean[]>((resolve, reject) => {
+    return new Promise<Uint8Array>((resolve, reject) => {
       if (thread.jobs.size === 0) thread.worker.ref();
       thread.jobs.set(id, { resolve, reject });
-      thread.worker.postMessage({ id, memory: buf.buffer, base: buf.byteOffset, span, at, length, raw, hashes, into });
+      thread.worker.postMessage({ id, digest, memory: buf.buffer, base: buf.byteOffset, span, at, length, raw, hashes, into });
     });
   }
 
@@ -173,7 +210,7 @@ export class HashThreads {
       if (!job) return;
       thread.jobs.delete(m.id);
       if (thread.jobs.size === 0) worker.unref();
-      job.resolve(Array.from(m.ok, (v) => v === 1));
+      job.resolve(m.ok);
     });
     const fail = (err: Error): void => {
       if (this.threads[slot] === thread) this.threads[slot] = null;

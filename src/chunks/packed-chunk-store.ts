@@ -161,13 +161,33 @@ export class PackedChunkStore implements ChunkStore {
     return this.zones.map((z) => z.name);
   }
 
+  /**
+   * SHA-256 of each block. Blocks that are views of one buffer in shared memory (a background
+   * copy's batch) are hashed on the worker threads, so the event loop meanwhile writes the
+   * previous pack; others here.
+   */
+  private async hashBlocks(blocks: ReadonlyArray<Uint8Array>): Promise<Buffer[]> {
+    const first = blocks[0];
+    if (first && first.buffer instanceof SharedArrayBuffer && blocks.every((b) => b.buffer === first.buffer)) {
+      let base = Infinity;
+      let end = 0;
+      for (const b of blocks) {
+        base = Math.min(base, b.byteOffset);
+        end = Math.max(end, b.byteOffset + b.length);
+      }
+      const span = Buffer.from(first.buffer, base, end - base);
+      return this.hashes.digest(span, blocks.map((b) => ({ at: b.byteOffset - base, length: b.length })));
+    }
+    return blocks.map((b) => sha256(b));
+  }
+
   /** Zones that failed within the recovery period (writes skip them, reads try them last). */
   get unhealthyZones(): string[] {
     return this.zones.filter((z) => !this.healthy(z)).map((z) => z.name);
   }
 
   async put(blocks: ReadonlyArray<Uint8Array>, redundancy: Redundancy = 'zone'): Promise<StoredChunk[]> {
-    const hashes = blocks.map((b) => sha256(b));
+    const hashes = await this.hashBlocks(blocks);
     const known = await this.index.lookupChunks(this.region, uniqueBuffers(hashes));
     if (redundancy === 'zone' && this.zones.length > 1) await this.replicatePacks([...known.values()].map((c) => c.pack));
     const fresh = new Map<string, { hash: Buffer; data: Uint8Array }>();

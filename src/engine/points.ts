@@ -15,6 +15,7 @@
  * log are on disk, so the copy resumes and produces the same content.
  */
 
+import { sharedMemoryPool } from '../core/buffer-pool.js';
 import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord, Point } from '../core/model.js';
 import type { Catalog, NewEntry, Redundancy } from '../core/ports.js';
@@ -127,7 +128,8 @@ export class Points {
     const put = (blocks: Uint8Array[]) => store.put(blocks, redundancy);
     // Two batches in flight: while one is being written and synced, the next one is read and
     // hashed. Commits happen strictly in order, so the cursor only moves over committed blocks.
-    const buffers = [Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE), Buffer.allocUnsafe(BATCH_BLOCKS * BLOCK_SIZE)];
+    // batches in recycled shared memory: the chunk store hashes them on its worker threads
+    const buffers = [sharedMemoryPool.acquire(BATCH_BLOCKS * BLOCK_SIZE), sharedMemoryPool.acquire(BATCH_BLOCKS * BLOCK_SIZE)];
     const inflight: Promise<void>[] = [];
     let chain: Promise<void> = Promise.resolve();
     let copied = point.copiedBlocks;
@@ -167,6 +169,7 @@ export class Points {
       await Promise.all(inflight);
     } finally {
       await Promise.allSettled(inflight);
+      for (const b of buffers) sharedMemoryPool.release(b);
     }
     if (signal.aborted || !current()) return;
     await this.finish(familyId, seq, rt);
