@@ -3,7 +3,7 @@
  * The daily usage report of the requirement document: one row per snapshot per day it existed,
  * with quantity = used GiB / days in that month (10 GiB in a 31-day month → 0.3226 per day).
  * Incremental snapshots are billed by used size (their delta); full snapshots by the data they
- * hold.
+ * hold. `storage()` sets that logical figure beside what each region's chunk store really holds.
  */
 
 import { resourceId } from '../core/ids.js';
@@ -26,6 +26,19 @@ export interface UsageRow {
   incremental: boolean;
 }
 
+/** One region's footprint: what its snapshots bill (logical) beside the pack bytes it stores. */
+export interface RegionStorage {
+  region: string;
+  /** Zones of the region (a ZRS pack is kept in each of them). */
+  zones: string[];
+  /** Live snapshots stored in the region. */
+  snapshots: number;
+  /** Sum of their used (billed) bytes: deltas for incremental snapshots. */
+  usedBytes: number;
+  /** Bytes of pack objects, one replica (deduplicated, compressed where it paid, zeros never stored). */
+  storedBytes: number;
+}
+
 const DAY_MS = 86_400_000;
 
 export class Usage {
@@ -33,6 +46,25 @@ export class Usage {
     private readonly ctx: EngineContext,
     private readonly snapshots: Snapshots,
   ) {}
+
+  /** Logical (billed) and physical (stored) bytes of every region. */
+  async storage(): Promise<RegionStorage[]> {
+    const live = await this.ctx.catalog.listSnapshots({});
+    const out: RegionStorage[] = [];
+    for (const region of this.ctx.regions()) {
+      const here = live.filter((s) => s.location === region);
+      let usedBytes = 0;
+      for (const s of here) usedBytes += (await this.snapshots.status(s)).usedBytes;
+      out.push({
+        region,
+        zones: [...this.ctx.region(region).zones],
+        snapshots: here.length,
+        usedBytes,
+        storedBytes: await this.ctx.chunks(region).storedBytes(),
+      });
+    }
+    return out;
+  }
 
   /** Rows for the days from `from` to `to` inclusive (dates at UTC midnight). */
   async daily(subscriptionId: string, from: Date, to: Date): Promise<UsageRow[]> {

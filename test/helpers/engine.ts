@@ -11,6 +11,7 @@ import type { SnapdiskConfig } from '../../src/config/config.js';
 import type { DiskRecord, SnapshotRecord } from '../../src/core/model.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { GiB } from '../../src/core/units.js';
+import { SnapdiskError } from '../../src/core/errors.js';
 
 export const SUB = '00000000-0000-4000-8000-000000000001';
 export const SUB2 = '00000000-0000-4000-8000-000000000002';
@@ -100,3 +101,14 @@ export function prng(seed: number): (n: number) => Buffer {
 }
 
 export const ONE_GIB = GiB;
+
+/** The coded error `p` rejects with (a test fails when it resolves or rejects with anything else). */
+export const err = async (p: Promise<unknown>): Promise<SnapdiskError> => {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof SnapdiskError) return e;
+    throw e;
+  }
+  throw new Error('expected an error');
+};

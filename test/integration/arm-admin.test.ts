@@ -1,6 +1,7 @@
 /**
  * Operator endpoints (Snapdisk.Admin): verify and gc, for the development principal only.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startArm } from './arm-harness.js';
 import type { ArmTest } from './arm-harness.js';
@@ -32,5 +33,27 @@ describe('Snapdisk.Admin', () => {
     expect((gc.json() as { value: unknown[] }).value).toHaveLength(2);
     expect((await t.arm('POST', '/providers/Snapdisk.Admin/gc', undefined, 'restricted')).status).toBe(403);
     expect((await t.arm('POST', '/providers/Snapdisk.Admin/gc', undefined, null)).status).toBe(401);
+  });
+});
+
+describe('Snapdisk.Admin storage', () => {
+  it('per region: live snapshots, their used bytes, and the pack bytes stored once (identical blocks deduplicated)', async () => {
+    const e = t.server.engine;
+    const { disk } = await e.disks.createOrUpdate({ subscriptionId: t.sub, resourceGroup: 'rg', name: 'acct', location: 'westus', sizeGb: 1, creationData: { createOption: 'Empty' } });
+    const h = await e.disks.open(disk.uniqueId);
+    const blocks = Array.from({ length: 8 }, () => randomBytes(65536)); // incompressible
+    for (let i = 0; i < 8; i++) await h.write(i * 65536, blocks[i] ?? Buffer.alloc(0));
+    for (let i = 8; i < 12; i++) await h.write(i * 65536, blocks[0] ?? Buffer.alloc(0)); // the bytes of block 0 again: stored once
+    const source = `/subscriptions/${t.sub}/resourceGroups/rg/providers/Microsoft.Compute/disks/acct`;
+    await e.snapshots.createOrUpdate({ subscriptionId: t.sub, resourceGroup: 'rg', name: 'acct-1', location: 'westus', incremental: true, creationData: { createOption: 'Copy', sourceResourceId: source } });
+    await e.idle();
+    const res = await t.arm('GET', '/providers/Snapdisk.Admin/storage?api-version=1');
+    expect(res.status).toBe(200);
+    const west = (res.json() as { value: Array<{ region: string; zones: string[]; snapshots: number; usedBytes: number; storedBytes: number }> }).value.find((r) => r.region === 'westus');
+    expect(west).toMatchObject({ zones: [], snapshots: 1, usedBytes: 12 * 65536 });
+    // 8 distinct random blocks and a small pack trailer: the 4 repeats cost nothing
+    expect(west?.storedBytes).toBeGreaterThanOrEqual(8 * 65536);
+    expect(west?.storedBytes).toBeLessThan(9 * 65536);
+    expect((await t.arm('GET', '/providers/Snapdisk.Admin/storage', undefined, 'restricted')).status).toBe(403);
   });
 });

@@ -5,20 +5,10 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/config.js';
-import { SnapdiskError } from '../../src/core/errors.js';
+import type { SnapdiskError } from '../../src/core/errors.js';
 import type { Clock } from '../../src/core/ports.js';
 import { BLOCK_SIZE, GiB, MiB } from '../../src/core/units.js';
-import { createDisk, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
-
-const err = async (p: Promise<unknown>): Promise<SnapdiskError> => {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SnapdiskError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-};
+import { createDisk, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine, err } from '../helpers/engine.js';
 
 class FakeClock implements Clock {
   t = Date.parse('2026-01-10T10:00:00Z');

@@ -13,17 +13,7 @@ import { BLOCK_SIZE } from '../../src/core/units.js';
 import { EngineNbdBackend } from '../../src/nbd/engine-backend.js';
 import { NbdServer } from '../../src/nbd/server.js';
 import { RawNbdClient } from '../../src/nbd/test-client.js';
-import { createDisk, diskId, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine } from '../helpers/engine.js';
-
-const err = async (p: Promise<unknown>): Promise<SnapdiskError> => {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SnapdiskError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-};
+import { createDisk, diskId, prng, RG, snapshot, snapshotId, startEngine, SUB, type TestEngine, err } from '../helpers/engine.js';
 
 const key = (name: string) => ({ subscriptionId: SUB, resourceGroup: RG, name });
 

@@ -7,6 +7,8 @@
  *   POST /providers/Snapdisk.Admin/verify[?region=eastus]   check every chunk in every zone, repair
  *                                                           what another zone can, report the rest
  *   POST /providers/Snapdisk.Admin/gc                        one garbage-collection pass now
+ *   GET  /providers/Snapdisk.Admin/storage                   per region: snapshots, their used
+ *                                                           (billed) bytes, the pack bytes stored
  */
 
 import type { RouteRegistrar } from '../http/router.js';
@@ -27,5 +29,9 @@ export function registerAdminRoutes(arm: RouteRegistrar, deps: ArmDeps): void {
   arm.add('POST', '/providers/Snapdisk.Admin/gc', async (ctx) => {
     admin(ctx);
     ctx.json(200, { value: await deps.engine.gc.collectAll() });
+  });
+  arm.add('GET', '/providers/Snapdisk.Admin/storage', async (ctx) => {
+    admin(ctx);
+    ctx.json(200, { value: await deps.engine.usage.storage() });
   });
 }
