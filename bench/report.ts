@@ -121,7 +121,7 @@ export function renderMarkdown(r: BenchReport, charts: Array<{ file: string; ser
   L.push('regenerates this page. `npm run bench -- --quick` runs every scenario with smaller sizes and fewer');
   L.push('rounds (about four minutes on this shared two-core machine, less when it is quiet); the full run');
   L.push('takes about half an hour; `npm run bench:report` redraws the page from `bench/results/latest.json`;');
-  L.push('`-- --only=engine,backup,sweep,nbd,memory` runs a subset into `bench/results/partial.json`.');
+  L.push('`-- --only=engine,backup,sweep,nbd,memory,copy,scaleout` runs a subset into `bench/results/partial.json`.');
   L.push('Ratios are snapdisk ÷ peer; medians of');
   L.push('alternating runs; the spread column is half the range of the runs around the median');
   L.push('(snapdisk / peer).');
