@@ -116,6 +116,11 @@ export interface DiskRecord extends ResourceKey {
    * runtime, so the page blob's ETags never repeat across restarts and nodes (absent: 0).
    */
   writeGeneration?: number;
+  /**
+   * The hidden upload disk of a snapshot created for upload (engine/snapshot-uploads): the
+   * snapshot's uniqueId. Such a disk is never listed, found by name, exported or billed.
+   */
+  uploadFor?: string;
 }
 
 export interface HeadLost {
@@ -152,6 +157,11 @@ export interface SnapshotRecord extends ResourceKey {
   deletedAt: string | null;
   /** Used bytes when the snapshot was deleted (usage reports of the days it still existed). */
   usedBytesAtDeletion?: number;
+  /**
+   * A snapshot created for upload (`createOption: Upload`): the hidden disk that receives the
+   * upload and then holds its data until the background copy took it into the chunk store.
+   */
+  uploadDiskId?: string;
 }
 
 export interface Family {

@@ -7,7 +7,9 @@
  * A disk created from a snapshot gets an empty head and the snapshot's (family, point) as its
  * base: reads of blocks not hydrated yet fetch from the chunk store, and a background job copies
  * the rest (`completionPercent`). A disk copied from a disk first takes a hidden point of the
- * source (a snapshot nobody sees) and then restores from it, so both are instant.
+ * source (a snapshot nobody sees) and then restores from it, so both are instant. The hidden upload
+ * disk of a snapshot created for upload (engine/snapshot-uploads) is a disk record too, never
+ * listed nor found by name.
  */
 
 import { invalid, isNotFound, notAllowed, SnapdiskError } from '../core/errors.js';
@@ -85,6 +87,12 @@ export interface UploadVersion {
 
 const UPLOAD_STATES = new Set(['ReadyToUpload', 'ActiveUpload']);
 
+/**
+ * The resource group of the hidden upload disks of snapshots created for upload: not a valid
+ * group name, so no request can create, name or list it.
+ */
+export const HIDDEN_UPLOAD_GROUP = '$snapshot-uploads';
+
 /** A new disk and, for a restore from an Ultra/PremiumV2 snapshot, the snapshot whose concurrent restores are limited. */
 interface Initialized {
   disk: DiskRecord;
@@ -106,8 +114,10 @@ export class Disks {
     private readonly jobs: JobRunner,
   ) {}
 
+  /** A disk by name; the hidden upload disk of a snapshot is never found this way. */
   async find(key: ResourceKey): Promise<DiskRecord | null> {
-    return this.ctx.catalog.getDisk(key.subscriptionId, key.resourceGroup, key.name);
+    const d = await this.ctx.catalog.getDisk(key.subscriptionId, key.resourceGroup, key.name);
+    return d && !d.uploadFor ? d : null;
   }
 
   async get(key: ResourceKey): Promise<DiskRecord> {
@@ -126,7 +136,29 @@ export class Disks {
   async list(filter: { subscriptionId: string; resourceGroup?: string }): Promise<DiskRecord[]> {
     if (filter.resourceGroup) await this.resources.requireGroup(filter.subscriptionId, filter.resourceGroup);
     else await this.resources.requireSubscription(filter.subscriptionId);
-    return this.ctx.catalog.listDisks(filter);
+    return (await this.ctx.catalog.listDisks(filter)).filter((d) => !d.uploadFor);
+  }
+
+  /**
+   * The record of the hidden disk that receives the upload of a snapshot created for upload
+   * (engine/snapshot-uploads): in HIDDEN_UPLOAD_GROUP, named after the snapshot's uniqueId with a
+   * character disk names cannot have, ReadyToUpload with room for the footer. Not inserted yet.
+   */
+  hiddenUploadDisk(owner: SnapshotRecord, uploadSizeBytes: number): DiskRecord {
+    const key = { subscriptionId: owner.subscriptionId, resourceGroup: HIDDEN_UPLOAD_GROUP, name: `upload.${owner.uniqueId}` };
+    return {
+      ...this.newRecord({ ...key, creationData: { createOption: 'Upload' } }, owner.location, 'Standard_LRS', []),
+      sizeBytes: uploadSizeBytes - 512,
+      diskState: 'ReadyToUpload',
+      creationData: { createOption: 'Upload', uploadSizeBytes },
+      uploadFor: owner.uniqueId,
+    };
+  }
+
+  /** Creates the head volume of a disk just inserted into the catalog. */
+  async createHead(disk: DiskRecord): Promise<void> {
+    const rt = await this.runtimes.get(disk, { create: true });
+    await rt.flush();
   }
 
   /** Background copy progress of a restored disk in percent (100 when there is nothing to copy). */
@@ -184,8 +216,7 @@ export class Disks {
       }
       throw nameTaken(err, 'disk', spec) ?? err;
     }
-    const rt = await this.runtimes.get(disk, { create: true });
-    await rt.flush();
+    await this.createHead(disk);
     if (disk.hydration === 'hydrating') {
       const job = await this.ctx.catalog.enqueueJob('hydrate', disk.uniqueId, {}, this.ctx.now());
       this.jobs.schedule(job);
@@ -280,7 +311,7 @@ export class Disks {
       return this.fromSnapshot(d, spec, snap);
     }
     const source = await this.ctx.catalog.getDisk(src.subscriptionId, src.resourceGroup, src.name);
-    if (!source) throw notFound('disks', src);
+    if (!source || source.uploadFor) throw notFound('disks', src);
     return { disk: await this.fromDisk(d, spec, source) };
   }
 

@@ -30,6 +30,7 @@ import { RegionCopies } from './region-copy.js';
 import { Resolver } from './resolver.js';
 import { Resources } from './resources.js';
 import { Runtimes } from './runtimes.js';
+import { SnapshotUploads } from './snapshot-uploads.js';
 import { Snapshots } from './snapshots.js';
 import { Usage } from './usage.js';
 import { Verifier } from './verify.js';
@@ -45,6 +46,7 @@ export class Engine {
   readonly disks: Disks;
   readonly snapshots: Snapshots;
   readonly grants: Grants;
+  readonly uploads: SnapshotUploads;
   readonly usage: Usage;
   readonly gc: Gc;
   readonly points: Points;
@@ -84,7 +86,9 @@ export class Engine {
     this.resources = new Resources(this.ctx);
     this.disks = new Disks(this.ctx, this.resources, runtimes, records, this.points, this.resolver, hydrator, this.jobs);
     this.snapshots = new Snapshots(this.ctx, this.resources, this.points, this.resolver, this.maps, runtimes);
-    this.grants = new Grants(this.ctx, records, runtimes, this.snapshots);
+    this.uploads = new SnapshotUploads(this.ctx, this.disks, records, this.points);
+    this.snapshots.uploads = this.uploads;
+    this.grants = new Grants(this.ctx, records, runtimes, this.snapshots, this.uploads);
     this.regionCopies = new RegionCopies(this.ctx, this.resolver, this.maps, this.points, this.jobs);
     this.snapshots.regionCopies = this.regionCopies;
     this.usage = new Usage(this.ctx, this.snapshots);
@@ -94,7 +98,11 @@ export class Engine {
 
     // head-bound: run where the disk's head is served (bind); the others run on any node
     this.jobs.register('snapshot-copy', {
-      handler: (job, signal) => this.points.copy(job.target, signal),
+      handler: async (job, signal) => {
+        await this.points.copy(job.target, signal);
+        // the hidden disk of a snapshot created for upload goes once its copy is done
+        if (!signal.aborted) await this.uploads.afterCopy(job.target);
+      },
       bind: async (job) => {
         const fam = await this.ctx.catalog.getFamily(job.target.slice(0, job.target.lastIndexOf(':')));
         return !fam?.diskId || rts.bind(fam.diskId);
@@ -144,6 +152,8 @@ export class Engine {
     }
     await engine.requeueUnfinishedWork();
     await engine.jobs.start();
+    // snapshots created for upload: finish what a stop interrupted (their point, their hidden disk)
+    await engine.uploads.resume((id) => engine.leases.freeOrMine(id));
     await engine.grants.sweepExpired();
     engine.sweeper = setInterval(() => {
       engine.grants.sweepExpired().catch((err: unknown) => engine.ctx.log.warn('grant sweep failed', { error: String(err) }));

@@ -3,6 +3,11 @@
  * Access grants (beginGetAccess / endGetAccess): the record behind each SAS URL, the disk and
  * snapshot state transitions (ActiveSAS, ReadyToUpload → ActiveUpload → Unattached), the limit of
  * snapshots with an active SAS per family, and the finalisation of uploads (VHD footer check).
+ *
+ * A snapshot created for upload is uploaded through its hidden upload disk (engine/snapshot-uploads):
+ * its Write grant is a grant on that disk (so the data plane writes into it as into any upload
+ * disk), and its endGetAccess checks that disk's footer exactly as a disk's, then hands over to
+ * `SnapshotUploads.complete`.
  */
 
 import { invalid, isNotFound, notAllowed, SnapdiskError } from '../core/errors.js';
@@ -12,7 +17,9 @@ import { parseVhdFooter } from '../core/vhd.js';
 import type { EngineContext } from './context.js';
 import type { DiskRecords } from './disk-records.js';
 import type { Runtimes } from './runtimes.js';
+import type { SnapshotUploads } from './snapshot-uploads.js';
 import type { Snapshots } from './snapshots.js';
+import { isUploadPending } from './usability.js';
 
 export type GrantTarget = { kind: 'disk'; disk: DiskRecord } | { kind: 'snapshot'; snapshot: SnapshotRecord };
 
@@ -28,6 +35,7 @@ export class Grants {
     private readonly records: DiskRecords,
     private readonly runtimes: Runtimes,
     private readonly snapshots: Snapshots,
+    private readonly uploads: SnapshotUploads,
   ) {}
 
   async begin(target: GrantTarget, req: GrantRequest): Promise<Grant> {
@@ -49,8 +57,8 @@ export class Grants {
       expiresAt: new Date(now.getTime() + seconds * 1000).toISOString(),
       revokedAt: null,
     };
-    if (target.kind === 'disk') await this.beginDisk(target.disk, grant);
-    else await this.beginSnapshot(target.snapshot, grant);
+    if (target.kind === 'snapshot') return this.beginSnapshot(target.snapshot, grant);
+    await this.beginDisk(target.disk, grant);
     return grant;
   }
 
@@ -92,7 +100,12 @@ export class Grants {
     });
   }
 
-  private async beginSnapshot(s: SnapshotRecord, grant: Grant): Promise<void> {
+  /** Returns the grant stored: for a snapshot being uploaded, a Write grant on its upload disk. */
+  private async beginSnapshot(s: SnapshotRecord, grant: Grant): Promise<Grant> {
+    if (s.uploadDiskId) {
+      const current = await this.snapshots.getById(s.uniqueId);
+      if (isUploadPending(current)) return this.beginUpload(current, grant);
+    }
     if (grant.access === 'Write') throw notAllowed(`Snapshot ${s.name} is read-only: only Read access can be granted.`);
     await this.snapshots.assertUsable(s, 'a SAS');
     // the record is read again inside the transaction: a snapshot deleted meanwhile is not found,
@@ -110,11 +123,45 @@ export class Grants {
       await tx.insertGrant(grant);
       return current.diskState === 'ActiveSAS' ? current : { ...current, diskState: 'ActiveSAS' };
     });
+    return grant;
+  }
+
+  /**
+   * Write access to a snapshot created for upload: a grant on its upload disk, both ActiveUpload
+   * (the snapshot first, under the disk's lock: a snapshot deleted meanwhile grants nothing). A
+   * Read grant before the upload is complete is refused (Azure: the snapshot is being uploaded).
+   */
+  private async beginUpload(s: SnapshotRecord, grant: Grant): Promise<Grant> {
+    if (grant.access !== 'Write') {
+      throw notAllowed(
+        `Snapshot ${s.name} is being uploaded (${s.diskState}): it cannot be read before its upload is complete.`,
+        'Grant Write access to upload the VHD, call endGetAccess, then grant Read access.',
+      );
+    }
+    if (grant.fileFormat !== 'VHD') throw invalid('Uploads take a fixed VHD: fileFormat must be VHD.', 'fileFormat');
+    const diskId = s.uploadDiskId ?? '';
+    const upload: Grant = { ...grant, resourceKind: 'disk', resourceUniqueId: diskId, familyId: null };
+    await this.records.mutate(diskId, async (d) => {
+      if (d.diskState !== 'ReadyToUpload' && d.diskState !== 'ActiveUpload') {
+        throw notAllowed(`The upload of snapshot ${s.name} was already accepted: it no longer takes writes.`, 'Call endGetAccess to complete it.');
+      }
+      await this.snapshots.mutate(s, (current) => {
+        if (!isUploadPending(current)) throw notAllowed(`Snapshot ${s.name} is no longer waiting for its upload (${current.diskState}).`);
+        return current.diskState === 'ActiveUpload' ? current : { ...current, diskState: 'ActiveUpload' };
+      });
+      await this.ctx.catalog.insertGrant(upload);
+      return d.diskState === 'ActiveUpload' ? d : { ...d, diskState: 'ActiveUpload' };
+    });
+    return upload;
   }
 
   /** endGetAccess. For an upload disk it validates the uploaded VHD and makes the disk usable. */
   async end(target: GrantTarget): Promise<void> {
     if (target.kind === 'snapshot') {
+      if (target.snapshot.uploadDiskId) {
+        const current = await this.snapshots.getById(target.snapshot.uniqueId);
+        if (isUploadPending(current)) return this.endUpload(current);
+      }
       await this.snapshots.mutate(target.snapshot, async (current, tx) => {
         await tx.revokeGrants(current.uniqueId, this.ctx.now());
         return current.diskState === 'ActiveSAS' ? { ...current, diskState: 'Unattached' } : current;
@@ -128,7 +175,26 @@ export class Grants {
     });
   }
 
-  private async finishUpload(d: DiskRecord): Promise<DiskRecord> {
+  /**
+   * endGetAccess of a snapshot being uploaded: its upload disk's footer is checked as a disk's
+   * (a bad one: 409, both stay ActiveUpload), then the snapshot takes the uploaded bytes. Without
+   * a Write grant before (ReadyToUpload) nothing is uploaded and both stay ReadyToUpload.
+   */
+  private async endUpload(s: SnapshotRecord): Promise<void> {
+    const disk = await this.records.mutate(s.uploadDiskId ?? '', async (d) => {
+      if (d.diskState === 'ActiveUpload') return this.finishUpload(d, 'snapshot', s.name);
+      await this.ctx.catalog.revokeGrants(d.uniqueId, this.ctx.now());
+      return d;
+    });
+    if (disk.diskState === 'ReadyToUpload') {
+      await this.snapshots.mutate(s, (current) => (current.diskState === 'ActiveUpload' ? { ...current, diskState: 'ReadyToUpload' } : current));
+      return;
+    }
+    await this.uploads.complete(s, disk);
+  }
+
+  /** Checks the footer of an upload (`kind`, `name`: the resource errors name) and makes the disk usable. */
+  private async finishUpload(d: DiskRecord, kind = 'disk', name = d.name): Promise<DiskRecord> {
     const upload = d.creationData.uploadSizeBytes ?? d.sizeBytes + 512;
     const rt = await this.runtimes.get(d);
     const footer = await rt.read(upload - 512, 512);
@@ -136,7 +202,7 @@ export class Grants {
     if (!info.valid) {
       throw new SnapdiskError(
         'OperationNotAllowed',
-        `The upload to disk ${d.name} is not a valid fixed VHD of ${upload} bytes: ${info.reason ?? 'invalid footer'}. The disk stays in ActiveUpload.`,
+        `The upload to ${kind} ${name} is not a valid fixed VHD of ${upload} bytes: ${info.reason ?? 'invalid footer'}. The ${kind} stays in ActiveUpload.`,
         { hint: 'Write the correct 512-byte VHD footer at the end (or the missing data) with the same SAS, then call endGetAccess again.' },
       );
     }

@@ -8,6 +8,8 @@
  *   full of disk D          → hidden point of D's family + new family with that point as base
  *   incremental of snap S   → another snapshot row on S's point (same family, shares everything)
  *   full of snap S          → new family with S's point as base
+ *   for upload (Upload)     → no point until the upload is complete, then a full snapshot of the
+ *                             hidden disk that received it (engine/snapshot-uploads)
  */
 
 import { invalid, notAllowed, SnapdiskError } from '../core/errors.js';
@@ -34,7 +36,8 @@ import type { RegionCopies } from './region-copy.js';
 import type { Resolver } from './resolver.js';
 import { nameKey, nameTaken, type Resources } from './resources.js';
 import type { Runtimes } from './runtimes.js';
-import { assertNotFailed, assertUsable, snapshotHealth, type SnapshotHealth } from './usability.js';
+import type { SnapshotUploads } from './snapshot-uploads.js';
+import { assertNotFailed, assertUsable, isUploadPending, snapshotHealth, type SnapshotHealth } from './usability.js';
 import type { CreationData } from '../core/model.js';
 
 export interface SnapshotSpec extends ResourceKey {
@@ -115,6 +118,8 @@ export class Snapshots {
   }
 
   async status(s: SnapshotRecord): Promise<SnapshotStatus> {
+    // created for upload and not uploaded yet: no content, nothing copied, nothing used
+    if (isUploadPending(s)) return { completionPercent: 0, provisioningState: 'Succeeded', copyCompletionError: null, usedBytes: 0 };
     try {
       const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
       const h = await this.health(s);
@@ -216,11 +221,15 @@ export class Snapshots {
     this.ctx.region(location);
     const cd = spec.creationData;
     if (cd.createOption === 'CopyStart') return this.copyStart(spec, location);
+    if (cd.createOption === 'Upload') {
+      if (!this.uploads) throw new SnapdiskError('InternalError', 'snapshot uploads are not wired');
+      return this.uploads.create(spec, this.newRecord(spec, location, spec.sku ?? 'Standard_LRS', false, null));
+    }
     if (cd.createOption !== 'Copy' && cd.createOption !== 'Import') {
       throw invalid(
         `createOption '${cd.createOption}' is not supported for snapshots.`,
         'properties.creationData.createOption',
-        'Use Copy with sourceResourceId naming a disk or a snapshot.',
+        'Use Copy with sourceResourceId naming a disk or a snapshot, or Upload with uploadSizeBytes.',
       );
     }
     if (!cd.sourceResourceId) throw invalid('sourceResourceId is required when createOption is Copy.', 'properties.creationData.sourceResourceId');
@@ -250,9 +259,12 @@ export class Snapshots {
   /** Set by the engine after construction (the two services refer to each other). */
   regionCopies: RegionCopies | null = null;
 
+  /** Set by the engine after construction: snapshots created for upload. */
+  uploads: SnapshotUploads | null = null;
+
   private async fromDisk(spec: SnapshotSpec, location: string, src: ResourceKey): Promise<SnapshotRecord> {
     const disk = await this.ctx.catalog.getDisk(src.subscriptionId, src.resourceGroup, src.name);
-    if (!disk) throw notFound('disks', src);
+    if (!disk || disk.uploadFor) throw notFound('disks', src);
     if (disk.location !== location) {
       throw invalid(
         `The disk ${disk.name} is in ${disk.location} but the snapshot would be in ${location}.`,
@@ -489,8 +501,8 @@ export class Snapshots {
 
   async deleteRecord(s: SnapshotRecord): Promise<void> {
     const activeSas = (x: SnapshotRecord): void => {
-      if (x.diskState === 'ActiveSAS') {
-        throw notAllowed(`Snapshot ${x.name} has an active SAS and cannot be deleted.`, 'Revoke access first (endGetAccess).');
+      if (x.diskState === 'ActiveSAS' || x.diskState === 'ActiveUpload') {
+        throw notAllowed(`Snapshot ${x.name} has an active SAS (${x.diskState}) and cannot be deleted.`, 'Revoke access first (endGetAccess).');
       }
     };
     activeSas(s);
@@ -503,25 +515,32 @@ export class Snapshots {
       throw err;
     }
     let stillShared = false;
+    // the point as the record has it now (a snapshot created for upload gets its point at endGetAccess)
+    let at = { familyId: s.familyId, point: s.point };
     const deleted = await this.ctx.catalog.transaction(async (tx) => {
       // the record as it is now: a grant that won the race keeps it (active SAS), a concurrent
       // delete that won leaves nothing to do
       const current = await tx.getSnapshotForUpdate(s.uniqueId);
       if (!current) return false;
       activeSas(current);
+      at = { familyId: current.familyId, point: current.point };
       await tx.updateSnapshot({ ...current, deletedAt: now.toISOString(), usedBytesAtDeletion });
       await tx.revokeGrants(s.uniqueId, now);
-      const refs = await tx.pointReferences(s.familyId, s.point);
+      if (isUploadPending(current)) return true; // no point yet
+      const refs = await tx.pointReferences(at.familyId, at.point);
       stillShared = refs.snapshots > 0;
-      if (!stillShared) await tx.setPointHidden(s.familyId, s.point, true);
+      if (!stillShared) await tx.setPointHidden(at.familyId, at.point, true);
       return true;
     });
-    if (!deleted || stillShared) return;
-    await this.points.release(s.familyId, s.point);
-    await this.points.refreshUsedAfter(s.familyId, s.point);
-    const left = await this.ctx.catalog.listPoints(s.familyId);
-    const fam = await this.ctx.catalog.getFamily(s.familyId);
-    if (left.length === 0 && fam && !fam.diskId) await this.points.dropFamily(s.familyId);
+    // a snapshot created for upload: its hidden disk goes once nothing needs it (at once while
+    // not uploaded yet, else when its copy is done)
+    if (deleted && s.uploadDiskId) await this.uploads?.settle(s.uploadDiskId);
+    if (!deleted || stillShared || at.point === 0) return;
+    await this.points.release(at.familyId, at.point);
+    await this.points.refreshUsedAfter(at.familyId, at.point);
+    const left = await this.ctx.catalog.listPoints(at.familyId);
+    const fam = await this.ctx.catalog.getFamily(at.familyId);
+    if (left.length === 0 && fam && !fam.diskId) await this.points.dropFamily(at.familyId);
   }
 
   // -- data ----------------------------------------------------------------------------------------
@@ -658,7 +677,8 @@ function provenance(spec: SnapshotSpec): { sourceUri?: string; storageAccountId?
   };
 }
 
-function readyPoint(familyId: string, sizeBytes: number, now: string) {
+/** The one point of a full snapshot's own family: ready at once, its content is the base's. */
+export function readyPoint(familyId: string, sizeBytes: number, now: string) {
   return {
     familyId,
     seq: 1,

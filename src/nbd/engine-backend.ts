@@ -116,6 +116,7 @@ export class EngineNbdBackend implements NbdBackend {
     const out: NbdExportInfo[] = [];
     const catalog = this.engine.ctx.catalog;
     for (const d of await catalog.listDisks({})) {
+      if (d.uploadFor) continue; // the hidden upload disk of a snapshot created for upload
       out.push({ name: resourceId('disks', d), description: `disk ${d.name} (${d.sku}, ${d.diskState})`, size: d.sizeBytes, readOnly: false, multiConn: DISK_MULTI_CONN });
     }
     for (const s of await catalog.listSnapshots({})) {

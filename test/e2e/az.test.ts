@@ -2,18 +2,22 @@
  * End to end with the Debian Azure CLI (az 2.45) against `snapdisk serve` run as `npm start`
  * runs it: cloud registration through /metadata/endpoints, `az login --identity` through the
  * managed-identity endpoint, then the requirement document's own scripts verbatim (test/e2e/seed)
- * and the other commands of the issue: a disk from a snapshot, grant and revoke access, and a
- * snapshot created from a source in another location (which az turns into CopyStart).
+ * and the other commands of the issue: a disk from a snapshot, grant and revoke access, a
+ * snapshot created from a source in another location (which az turns into CopyStart), and a
+ * snapshot created for upload, written with curl Put Pages through its Write SAS.
  *
  * Each az call costs one to five seconds of Python start-up, so the suite is one linear story.
  * Skipped, with a message, when `az` is not installed (test/e2e/setup.sh installs it).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GiB, MiB } from '../../src/core/units.js';
+import { vhdFooter } from '../../src/core/vhd.js';
+import { prng } from '../helpers/engine.js';
 import { cliBuilt, ROOT, startServe } from './snapdisk-process.js';
 import type { ServeProcess } from './snapdisk-process.js';
 
@@ -165,5 +169,39 @@ describe.skipIf(!hasAz && !requireTools)('az CLI against snapdisk serve', () => 
     expect(Number(pct)).toBe(100);
     const copy = await bash(`az snapshot create -g ${rg} -n snap-west2 --source ${snapshotName} -l westus --copy-start true -o json`);
     expect(copy.code, copy.stderr).toBe(0);
+  });
+
+  it('az snapshot create --for-upload, Put Pages with curl through the Write SAS, revoke-access, read back', async () => {
+    // az 2.45 has no --upload-size-bytes on snapshots (it sends diskSizeGB); newer ones do
+    const help = await az('snapshot create -h');
+    const size = help.stdout.includes('--upload-size-bytes') ? `--upload-size-bytes ${GiB + 512}` : '--size-gb 1';
+    const created = JSON.parse((await az(`snapshot create -g ${rg} -n snap-up --for-upload true ${size} -o json`)).stdout) as Record<string, unknown>;
+    expect(created).toMatchObject({ diskState: 'ReadyToUpload', diskSizeBytes: GiB, creationData: { createOption: 'Upload', uploadSizeBytes: GiB + 512 } });
+    const data = prng(42)(MiB);
+    await writeFile(join(dir, 'data.bin'), data);
+    await writeFile(join(dir, 'footer.bin'), vhdFooter(GiB));
+    const sas = (await az(`snapshot grant-access -g ${rg} -n snap-up --duration-in-seconds 3600 --access-level Write --query accessSas -o tsv`)).stdout.trim();
+    expect(new URL(sas).searchParams.get('sp')).toBe('rw');
+    expect((await az(`snapshot show -g ${rg} -n snap-up --query diskState -o tsv`)).stdout.trim()).toBe('ActiveUpload');
+    const put = (file: string, first: number, last: number): Promise<AzResult> =>
+      bash(`curl -sS -f --cacert '${server.caCert}' -X PUT -H 'x-ms-version: 2021-08-06' -H 'x-ms-page-write: update' -H 'x-ms-range: bytes=${first}-${last}' --data-binary @'${join(dir, file)}' '${sas}&comp=page' -o /dev/null -w '%{http_code}'`);
+    for (const [file, first, last] of [['data.bin', 8 * MiB, 9 * MiB - 1], ['footer.bin', GiB, GiB + 511]] as const) {
+      const r = await put(file, first, last);
+      expect(r.stdout, r.stderr).toBe('201');
+    }
+    await az(`snapshot revoke-access -g ${rg} -n snap-up`);
+    expect((await az(`snapshot show -g ${rg} -n snap-up --query "[diskState, incremental, diskSizeBytes]" -o tsv`)).stdout.trim().split(/\s+/)).toEqual(['Unattached', 'false', String(GiB)]);
+    const read = (await az(`snapshot grant-access -g ${rg} -n snap-up --duration-in-seconds 600 --query accessSas -o tsv`)).stdout.trim();
+    const out = join(dir, 'read.bin');
+    const got = await bash(`curl -sS -f --cacert '${server.caCert}' -H 'x-ms-version: 2021-08-06' -H 'x-ms-range: bytes=${7 * MiB}-${10 * MiB - 1}' '${read}' -o '${out}'`);
+    expect(got.code, got.stderr).toBe(0);
+    const back = await readFile(out);
+    expect(back.length).toBe(3 * MiB);
+    expect(back.subarray(0, MiB).every((x) => x === 0)).toBe(true);
+    expect(back.subarray(MiB, 2 * MiB).equals(data)).toBe(true);
+    expect(back.subarray(2 * MiB).every((x) => x === 0)).toBe(true);
+    await az(`snapshot revoke-access -g ${rg} -n snap-up`);
+    // no disk appeared for it
+    expect(JSON.parse((await az(`disk list -g ${rg} --query "[].name" -o json`)).stdout)).toEqual([diskName, 'restored']);
   });
 });

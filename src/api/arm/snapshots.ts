@@ -2,7 +2,8 @@
  * @module api/arm/snapshots
  * `Microsoft.Compute/snapshots` on the shared compute routes. The PUT body becomes a
  * `SnapshotSpec`: Copy of a disk (incremental or full) or of a snapshot, Import from a SAS URL
- * of this server, CopyStart (routed to the engine, which owns cross-region copies). A PUT on an
+ * of this server, CopyStart (routed to the engine, which owns cross-region copies), Upload (a full
+ * snapshot written through a Write SAS, engine/snapshot-uploads). A PUT on an
  * existing snapshot only updates tags, sku and the stored properties: it never takes a second
  * snapshot. Every rule (incremental sku, subscription, rate and count limits) is the engine's.
  */

@@ -11,7 +11,8 @@
 import { invalid } from '../../core/errors.js';
 import { parseResourceId } from '../../core/ids.js';
 import type { CreateOption, CreationData, DiskSku, SnapshotSku } from '../../core/model.js';
-import { parseDiskSku, parseSnapshotSku, validateDiskSizeGb, validateUploadSize } from '../../core/rules.js';
+import { MAX_UPLOAD_BYTES, parseDiskSku, parseSnapshotSku, validateDiskSizeGb, validateUploadSize } from '../../core/rules.js';
+import { GiB } from '../../core/units.js';
 import type { DiskPatch } from '../../engine/disks.js';
 import type { GrantRequest } from '../../engine/grants.js';
 import type { SnapshotPatch } from '../../engine/snapshots.js';
@@ -291,15 +292,29 @@ export interface SnapshotPut {
   properties: Record<string, unknown>;
 }
 
+/**
+ * `az snapshot create --for-upload` (az 2.45) has no `--upload-size-bytes`: it sends createOption
+ * Upload with `diskSizeGB` only. Without `uploadSizeBytes` the upload is then that size plus the
+ * 512-byte footer (an inference: Azure had no `uploadSizeBytes` before api-version 2019-03-01).
+ */
+function uploadSizeFromGb(cd: JsonObject | undefined, gb: number | undefined): JsonObject | undefined {
+  if (cd === undefined || gb === undefined || str(cd, 'createOption')?.toLowerCase() !== 'upload' || int(cd, 'uploadSizeBytes') !== undefined) return cd;
+  const bytes = gb * GiB + 512;
+  if (bytes > MAX_UPLOAD_BYTES) {
+    throw invalid(`diskSizeGB ${gb} is too large for an upload: at most ${(MAX_UPLOAD_BYTES - 512) / GiB} GiB.`, 'properties.diskSizeGB', 'Give uploadSizeBytes (the VHD file size, footer included) instead.');
+  }
+  return { ...cd, uploadSizeBytes: bytes };
+}
+
 /** PUT body of a snapshot. */
 export function parseSnapshotPut(raw: unknown): SnapshotPut {
   const body = parseObject(raw, SNAPSHOT, '', 'a snapshot');
   refuseEdgeZone(body);
   const props = obj(body, 'properties') ?? {};
-  const creationData = parseCreationData(obj(props, 'creationData'));
+  const gb = sizeGb(props);
+  const creationData = parseCreationData(uploadSizeFromGb(obj(props, 'creationData'), gb));
   const sku = skuName(body);
   const incremental = bool(props, 'incremental');
-  const gb = sizeGb(props);
   return {
     location: requireLocation(body),
     ...(sku !== undefined ? { sku: parseSnapshotSku(sku) } : {}),
