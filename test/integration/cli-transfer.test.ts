@@ -120,6 +120,37 @@ describe('cli: upload', () => {
     expect(b.subarray(raw.length).every((x) => x === 0)).toBe(true);
   });
 
+  it('snapshot create --for-upload: a Write grant, Put Pages, revoke-access, and the snapshot is the VHD\'s data', async () => {
+    const raw = image(20 * MiB);
+    const vhd = Buffer.concat([raw, vhdFooter(raw.length, { uniqueId: randomBytes(16) })]);
+    expect((await t.run('snapshot create -g rg -n up-snap --for-upload')).code).toBe(2); // usage checked before any request
+    expect((await t.run(`snapshot create -g rg -n up-snap --upload-size-bytes ${vhd.length}`)).code).toBe(2);
+    expect((await t.run(`snapshot create -g rg -n up-snap --for-upload --source dl`)).code).toBe(2);
+    const created = await t.run(`snapshot create -g rg -n up-snap --for-upload --upload-size-bytes ${vhd.length}`);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.json()).toMatchObject({ creationData: { createOption: 'Upload', uploadSizeBytes: vhd.length }, diskState: 'ReadyToUpload', incremental: false });
+    const sas = (await t.run('snapshot grant-access -g rg -n up-snap --access-level Write --duration-in-seconds 600 --query accessSas -o tsv')).stdout.trim();
+    expect(sas).toMatch(/^https:/);
+    const url = new URL(sas);
+    const http = `${t.server.httpUrl.replace(/\/$/, '')}${url.pathname}${url.search}`; // the same routes over plain HTTP
+    for (let at = 0; at < vhd.length; at += 4 * MiB) {
+      const piece = vhd.subarray(at, Math.min(vhd.length, at + 4 * MiB));
+      const res = await fetch(`${http}&comp=page`, {
+        method: 'PUT',
+        headers: { 'x-ms-page-write': 'update', 'x-ms-range': `bytes=${at}-${at + piece.length - 1}`, 'content-length': String(piece.length) },
+        body: piece,
+      });
+      expect(res.status, await res.text()).toBe(201);
+    }
+    expect((await t.run('snapshot revoke-access -g rg -n up-snap')).code).toBe(0);
+    expect((await t.run('snapshot wait -g rg -n up-snap --custom "completionPercent==`100`" --interval 1 --timeout 60')).code).toBe(0);
+    const show = (await t.run('snapshot show -g rg -n up-snap')).json<{ diskSizeBytes: number; diskState: string }>();
+    expect(show).toMatchObject({ diskSizeBytes: raw.length, diskState: 'Unattached' });
+    const out = join(t.dir, 'up-snap.raw');
+    expect((await t.run(`snapshot download -g rg -n up-snap --file ${out} -o none`)).code).toBe(0);
+    expect((await fileBytes(out)).equals(raw)).toBe(true);
+  });
+
   it('refusals: a damaged VHD, an image larger than the disk, a disk not created for upload', async () => {
     const bad = Buffer.concat([Buffer.alloc(21 * MiB), vhdFooter(21 * MiB)]);
     bad[bad.length - 512 + 70] = 0xff; // unique id changed: checksum no longer matches
