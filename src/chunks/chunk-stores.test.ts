@@ -176,6 +176,43 @@ class FlakyBlobStore implements BlobStore {
   }
 }
 
+/**
+ * A zone whose requests time out: each put or read fails Unavailable at once, and the request
+ * goes on meanwhile (`finish` ends the puts with the bytes their buffers hold then).
+ */
+class LateBlobStore implements BlobStore {
+  readonly pending: Array<{ key: string; data: Uint8Array }> = [];
+  /** Buffers handed to reads that failed. */
+  readonly reads: Buffer[] = [];
+  constructor(readonly inner: BlobStore) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  async put(key: string, data: Uint8Array): Promise<void> {
+    this.pending.push({ key, data });
+    throw new SnapdiskError('Unavailable', `put ${key} took too long`);
+  }
+  async finish(): Promise<void> {
+    for (const p of this.pending.splice(0)) await this.inner.put(p.key, Buffer.from(p.data));
+  }
+  async read(key: string, _offset: number, _length: number, into?: Buffer): Promise<Buffer> {
+    if (into) this.reads.push(into);
+    throw new SnapdiskError('Unavailable', `read ${key} took too long`);
+  }
+  stat(key: string): Promise<BlobInfo | null> {
+    return this.inner.stat(key);
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+  list(prefix: string): AsyncIterable<BlobInfo> {
+    return this.inner.list(prefix);
+  }
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+}
+
 function randomBlock(seed: number, size = 65536): Buffer {
   const b = Buffer.alloc(size);
   let x = seed;
@@ -319,6 +356,46 @@ describe('PackedChunkStore zones: health, quorum, failover, repair', () => {
     expect((await whole(z1, key))?.equals(ref ?? Buffer.alloc(0))).toBe(true);
     expect(await index.packZones('r', key)).toEqual(['z1', 'z2', 'z3']);
     expect(store.stats.zonesRepaired).toBe(1);
+  });
+
+  it('a pack buffer given to a put that failed is not recycled: the request still running reads the pack, not the next one', async () => {
+    for (const redundancy of ['zone', 'local'] as const) {
+      const mem = [1, 2, 3].map((i) => new MemoryBlobStore(`z${i}`));
+      const late = new LateBlobStore(mem[0] ?? new MemoryBlobStore());
+      const zones: Zone[] = [{ name: 'z1', store: late }, ...mem.slice(1).map((m) => ({ name: m.name, store: m }))];
+      const index = new MemoryChunkIndex();
+      const store = new PackedChunkStore({ region: 'r', zones, index });
+      // ZRS: z1 times out, z2 and z3 acknowledge; LRS: z1 (first in turn) times out, z2 takes it
+      await store.put([randomBlock(900)], redundancy);
+      expect(late.pending.length).toBe(1);
+      const first = late.pending[0]?.key ?? '';
+      await store.put([randomBlock(901)], redundancy); // same size: the pool's buffer if it came back
+      await late.finish(); // the abandoned request sends what it reads now
+      const ref = await whole(mem[1] ?? new MemoryBlobStore(), first);
+      expect(ref).not.toBeNull();
+      expect((await whole(mem[0] ?? new MemoryBlobStore(), first))?.equals(ref ?? Buffer.alloc(0))).toBe(true);
+      await store.close();
+    }
+  });
+
+  it('a run read that failed keeps its scratch buffer out of the pool; the chunks come from another zone', async () => {
+    const mem = [new MemoryBlobStore('z1'), new MemoryBlobStore('z2')];
+    const late = new LateBlobStore(mem[0] ?? new MemoryBlobStore());
+    const index = new MemoryChunkIndex();
+    const writer = new PackedChunkStore({ region: 'r', zones: mem.map((m) => ({ name: m.name, store: m })), index });
+    const blocks = Array.from({ length: 16 }, (_, i) => randomBlock(950 + i));
+    await writer.put(blocks);
+    const store = new PackedChunkStore({ region: 'r', zones: [{ name: 'z1', store: late }, { name: 'z2', store: mem[1] ?? new MemoryBlobStore() }], index });
+    const locs = [...(await index.lookupChunks('r', blocks.map((b) => require256(b)))).values()].sort((a, b) => a.offset - b.offset);
+    const got = await store.readMany(locs); // 1 MiB into ordinary memory: read into a shared scratch buffer
+    expect(got.every((g, i) => g.equals(blocks[i] ?? Buffer.alloc(0)))).toBe(true);
+    const held = late.reads[0];
+    if (!held) throw new Error('the run was not read from z1 into a buffer');
+    expect(held.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const next = sharedMemoryPool.acquire(held.length);
+    expect(next.buffer).not.toBe(held.buffer); // still the abandoned request's
+    sharedMemoryPool.release(next);
+    await store.close();
   });
 
   it('fs zones: a zone directory replaced by a file fails writes there; a copy with bytes appended is repaired from the index size', async () => {

@@ -105,6 +105,16 @@ export interface ChunkStoreStats {
 /** A chunk of a run once checked: its verified bytes, 'placed' (already in its target), or null. */
 type Checked = Buffer | 'placed' | null;
 
+/**
+ * A pooled buffer handed to blob store requests. A request that failed may still be running (a
+ * deadline rejected its promise, and nothing in the port cancels the call) and reading or
+ * writing the buffer: then the buffer is `abandoned`, left to the GC instead of going back to its
+ * pool where the next user would share it with that request.
+ */
+interface BufferUse {
+  abandoned: boolean;
+}
+
 /** Zones of one pack: those holding a copy, and those that should but do not (yet). */
 interface PackZones {
   have: string[];
@@ -336,16 +346,18 @@ export class PackedChunkStore implements ChunkStore {
     const inPlace = direct !== null && (direct.buffer instanceof SharedArrayBuffer || length < OFFLOAD_MIN_BYTES) ? direct : null;
     const scratch = inPlace ? null : sharedMemoryPool.acquire(length);
     const into = inPlace ?? (scratch as Buffer).subarray(0, length);
+    const use: BufferUse = { abandoned: false };
     try {
       let checked: Checked[] = run.map(() => null);
       let answered = false;
       if (zone) {
         try {
           const got = await zone.store.read(first.pack, first.offset, length, into);
-          if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) got.copy(into);
           answered = true;
+          if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) got.copy(into);
           checked = await this.verifyRun(into, run, targets, first.offset);
         } catch (err) {
+          if (!answered) use.abandoned = true;
           if (!isCopyError(err)) this.zoneFailed(zone);
         }
       }
@@ -366,7 +378,7 @@ export class PackedChunkStore implements ChunkStore {
       }
       if (damaged && zone) this.queueRepair(first.pack, [zone]);
     } finally {
-      if (scratch) sharedMemoryPool.release(scratch);
+      if (scratch && !use.abandoned) sharedMemoryPool.release(scratch);
     }
   }
 
@@ -559,9 +571,9 @@ export class PackedChunkStore implements ChunkStore {
   /**
    * Writes one pack object to `zones` in parallel: the healthy ones, and the others too when the
    * healthy ones are fewer than `quorum`. Returns the zones that hold it; fails when fewer than
-   * `quorum` do.
+   * `quorum` do. A put that failed marks `use` abandoned: it may still be reading `data`.
    */
-  private async putInZones(key: string, data: Uint8Array, zones: Zone[], quorum: number, replace: ReadonlySet<string> = new Set()): Promise<Zone[]> {
+  private async putInZones(key: string, data: Uint8Array, zones: Zone[], quorum: number, replace: ReadonlySet<string> = new Set(), use?: BufferUse): Promise<Zone[]> {
     const holders = new Set<Zone>();
     const errors: Array<{ zone: Zone; err: unknown }> = [];
     const attempt = async (list: Zone[]): Promise<void> => {
@@ -578,6 +590,7 @@ export class PackedChunkStore implements ChunkStore {
           holders.add(z);
           this.zoneOk(z);
         } else {
+          if (use) use.abandoned = true;
           errors.push({ zone: z, err: r.reason });
           this.zoneFailed(z);
         }
@@ -708,13 +721,11 @@ export class PackedChunkStore implements ChunkStore {
     }
     const key = packKey(randomBytes(16).toString('hex'));
     let holders: Zone[];
-    let settled = false;
+    const use: BufferUse = { abandoned: false };
     try {
-      holders = redundancy === 'zone' || this.zones.length === 1 ? await this.putInZones(key, pack, this.zones, this.quorum('zone')) : await this.putLocal(key, pack);
-      settled = true;
+      holders = redundancy === 'zone' || this.zones.length === 1 ? await this.putInZones(key, pack, this.zones, this.quorum('zone'), new Set(), use) : await this.putLocal(key, pack, use);
     } finally {
-      // a failed put may still be running (a timed-out request): its buffer is not reused then
-      if (settled) sharedPool.release(pooled);
+      if (!use.abandoned) sharedPool.release(pooled);
     }
     const record: PackZones =
       redundancy === 'zone' || this.zones.length === 1
@@ -728,7 +739,7 @@ export class PackedChunkStore implements ChunkStore {
   }
 
   /** A locally-redundant pack: the next healthy zone in turn, the others when it fails. */
-  private async putLocal(key: string, pack: Uint8Array): Promise<Zone[]> {
+  private async putLocal(key: string, pack: Uint8Array, use: BufferUse): Promise<Zone[]> {
     const start = this.nextZone++ % this.zones.length;
     const turn = [...this.zones.slice(start), ...this.zones.slice(0, start)];
     const order = [...turn.filter((z) => this.healthy(z)), ...turn.filter((z) => !this.healthy(z))];
@@ -739,6 +750,7 @@ export class PackedChunkStore implements ChunkStore {
         this.zoneOk(zone);
         return [zone];
       } catch (err) {
+        use.abandoned = true;
         this.zoneFailed(zone);
         firstErr ??= err;
       }

@@ -125,4 +125,25 @@ describe('timeout decorator', () => {
     hang = true;
     expect(await retry(bounded, noSleep).stat('k')).toBeNull();
   });
+
+  it('a put abandoned at its deadline, then retried with success, stores the bytes of its call even if the caller reuses the buffer', async () => {
+    const inner = new MemoryBlobStore();
+    let first = true;
+    let finishLate: () => Promise<void> = async () => undefined;
+    const slow: BlobStore = Object.assign(Object.create(inner) as BlobStore, {
+      put: (key: string, data: Uint8Array): Promise<void> => {
+        if (!first) return inner.put(key, data);
+        first = false;
+        return new Promise<void>((resolve) => {
+          finishLate = async () => resolve(await inner.put(`${key}.late`, data)); // still reading the data
+        });
+      },
+    });
+    const data = Buffer.from('pack bytes');
+    await retry(timeout(slow, { callMs: 20 }), noSleep).put('k', data);
+    data.fill(0x2a); // the caller recycles its buffer once the put succeeded
+    await finishLate();
+    expect((await inner.read('k', 0, 10)).toString()).toBe('pack bytes');
+    expect((await inner.read('k.late', 0, 10)).toString()).toBe('pack bytes');
+  });
 });

@@ -170,7 +170,9 @@ export class TimeoutBlobStore implements BlobStore {
   }
 
   put(key: string, data: Uint8Array): Promise<void> {
-    return this.bound('put', key, this.callMs + Math.ceil((data.length / 1048576) * this.putMsPerMiB), this.inner.put(key, data));
+    // the inner call gets its own copy: one abandoned at the deadline cannot be stopped, and a
+    // retry above may succeed meanwhile, so the caller would recycle a buffer it still reads
+    return this.bound('put', key, this.callMs + Math.ceil((data.length / 1048576) * this.putMsPerMiB), this.inner.put(key, Buffer.from(data)));
   }
 
   read(key: string, offset: number, length: number): Promise<Buffer> {
