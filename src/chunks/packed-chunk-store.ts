@@ -349,8 +349,8 @@ export class PackedChunkStore implements ChunkStore {
     const use: BufferUse = { abandoned: false };
     try {
       let checked: Checked[] = run.map(() => null);
-      let answered = false;
       if (zone) {
+        let answered = false;
         try {
           const got = await zone.store.read(first.pack, first.offset, length, into);
           answered = true;
@@ -361,7 +361,6 @@ export class PackedChunkStore implements ChunkStore {
           if (!isCopyError(err)) this.zoneFailed(zone);
         }
       }
-      let damaged = false;
       for (let k = 0; k < run.length; k++) {
         const c = run[k];
         const target = targets[k];
@@ -372,11 +371,10 @@ export class PackedChunkStore implements ChunkStore {
           if (data !== 'placed' && !inPlace) data.copy(target, 0, 0, Math.min(target.length, data.length));
           continue;
         }
-        damaged ||= answered;
-        const good = await this.read(c); // verified read with zone failover
+        // verified read with zone failover; it queues the repair of a zone whose copy is damaged
+        const good = await this.read(c);
         good.copy(target, 0, 0, Math.min(target.length, good.length));
       }
-      if (damaged && zone) this.queueRepair(first.pack, [zone]);
     } finally {
       if (scratch && !use.abandoned) sharedMemoryPool.release(scratch);
     }
