@@ -351,7 +351,7 @@ describe('PackedChunkStore zones: health, quorum, failover, repair', () => {
     store.clearCache();
     const got = await store.readMany(locs);
     expect(got.every((g, i) => g.equals(blocks[i] ?? Buffer.alloc(0)))).toBe(true);
-    expect(store.stats.repairsQueued).toBeGreaterThan(0);
+    expect(store.stats.repairsQueued).toBe(1); // queued once, by the chunk's failover read
     await store.repairsSettled();
     expect((await whole(z1, key))?.equals(ref ?? Buffer.alloc(0))).toBe(true);
     expect(await index.packZones('r', key)).toEqual(['z1', 'z2', 'z3']);
