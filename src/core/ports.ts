@@ -11,6 +11,7 @@
  */
 
 import type { Bitmap } from './bitmap.js';
+import { SnapdiskError } from './errors.js';
 import type {
   ChunkLocation,
   DiskRecord,
@@ -225,6 +226,21 @@ export interface EntryRow {
 export interface NewEntry {
   block: number;
   chunkId: number | null;
+}
+
+/**
+ * The catalog refused a row because a unique or primary key already holds its value (`Conflict`;
+ * each SQL adapter raises it for its driver's unique violation). `nameKey`: the key is the live
+ * name of a disk or snapshot in its group, which a concurrent create or a move took first.
+ */
+export class UniqueViolation extends SnapdiskError {
+  constructor(
+    message: string,
+    readonly nameKey: boolean,
+    cause: unknown,
+  ) {
+    super('Conflict', message, { cause });
+  }
 }
 
 export interface ResourceCatalog {

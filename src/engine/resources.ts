@@ -5,6 +5,7 @@
 
 import { SnapdiskError } from '../core/errors.js';
 import type { ResourceGroup, ResourceKey, Subscription } from '../core/model.js';
+import { UniqueViolation } from '../core/ports.js';
 import { validateResourceGroupName } from '../core/rules.js';
 import type { EngineContext } from './context.js';
 
@@ -124,9 +125,7 @@ export function nameKey(key: ResourceKey): string {
  * into the group, created it first): a 409 that says so instead of a driver error.
  */
 export function nameTaken(err: unknown, kind: 'disk' | 'snapshot', key: ResourceKey): SnapdiskError | null {
-  const code = (err as { code?: unknown } | null)?.code;
-  const unique = (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) || (err instanceof SnapdiskError && err.code === 'Conflict' && /catalog/.test(err.message));
-  if (!unique) return null;
+  if (!(err instanceof UniqueViolation && err.nameKey)) return null;
   return new SnapdiskError('Conflict', `A ${kind} named ${key.name} was created in resource group ${key.resourceGroup} by a concurrent request.`, {
     hint: 'Send the PUT again: it updates the existing one.',
     cause: err,

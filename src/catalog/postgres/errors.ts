@@ -2,11 +2,13 @@
  * @module catalog/postgres/errors
  * Classifies PostgreSQL and connection failures into the project's error codes, once, so that the
  * retry decorators and the surfaces see `Unavailable` for "try again" (connection lost, server
- * shutting down, serialization failure, deadlock) and `Conflict` for a unique violation. Other
- * errors (a bug in SQL, a constraint) pass through unchanged, as they do from SQLite.
+ * shutting down, serialization failure, deadlock) and `UniqueViolation` (`Conflict`) for a unique
+ * violation. Other errors (a bug in SQL, another constraint) pass through unchanged, as they do
+ * from SQLite.
  */
 
 import { SnapdiskError } from '../../core/errors.js';
+import { UniqueViolation } from '../../core/ports.js';
 
 /** SQLSTATEs after which the same statement may succeed when sent again. */
 const TRANSIENT_STATES = new Set([
@@ -48,9 +50,15 @@ export function mapPgError(err: unknown, where: string): unknown {
       hint: 'The request may succeed when tried again; check that PostgreSQL is running and reachable.',
     });
   }
-  if (codeOf(err) === '23505') return new SnapdiskError('Conflict', `catalog (PostgreSQL): ${message}`, { cause: err });
+  if (codeOf(err) === '23505') {
+    const constraint = (err as { constraint?: unknown }).constraint;
+    return new UniqueViolation(`catalog (PostgreSQL): ${message}`, typeof constraint === 'string' && NAME_CONSTRAINTS.has(constraint), err);
+  }
   return err;
 }
+
+/** The unique constraints holding live resource names (migrations.ts), as PostgreSQL names them. */
+const NAME_CONSTRAINTS = new Set(['disks_subscription_id_rg_key_name_key_key', 'snapshots_live_name']);
 
 /** `postgres://user:secret@host/db` → `postgres://user@host/db` for messages and logs. */
 export function maskUrl(url: string): string {

@@ -4,11 +4,39 @@
  * and cached. Because the driver is synchronous, a single statement never interleaves with
  * another; only an open transaction (which spans awaits) needs a lock, so outer calls queue
  * behind it while calls on the transaction's own handle go straight through.
+ *
+ * A unique or primary key violation becomes `UniqueViolation` (`Conflict`), as PostgreSQL's does
+ * (postgres/errors.ts); other errors (NOT NULL, CHECK, foreign keys, SQL) pass through unchanged.
  */
 
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
+import { UniqueViolation } from '../../core/ports.js';
 import type { SqlClient, SqlValue } from '../sql-client.js';
+
+/**
+ * The unique keys holding live resource names (migrations.ts), as SQLite lists their columns in
+ * `UNIQUE constraint failed: ...`.
+ */
+const NAME_KEYS = new Set(['disks.subscription_id, disks.rg_key, disks.name_key', 'snapshots.live_key']);
+
+/** A driver error in the project's terms: unique violations become `UniqueViolation`. */
+export function mapSqliteError(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const columns = /constraint failed: (.*)$/.exec(message)?.[1] ?? '';
+  return new UniqueViolation(`catalog (SQLite): ${message}`, NAME_KEYS.has(columns), err);
+}
+
+/** Runs a driver call, its error mapped. */
+function mapped<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw mapSqliteError(err);
+  }
+}
 
 export interface SqliteOptions {
   /**
@@ -118,7 +146,7 @@ export class SqliteClient implements SqlClient {
   /** Runs `fn` at once when no transaction is open, else right after it ends (no gap between). */
   private async whenIdle<T>(fn: () => T): Promise<T> {
     while (this.txDone) await this.txDone;
-    return fn();
+    return mapped(fn);
   }
 }
 
@@ -131,27 +159,27 @@ class SqliteTxClient implements SqlClient {
 
   async all<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T[]> {
     this.check();
-    return this.root.allNow<T>(sql, params);
+    return mapped(() => this.root.allNow<T>(sql, params));
   }
 
   async get<T>(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<T | undefined> {
     this.check();
-    return this.root.prepare(sql).get(...params) as T | undefined;
+    return mapped(() => this.root.prepare(sql).get(...params) as T | undefined);
   }
 
   async run(sql: string, params: ReadonlyArray<SqlValue> = []): Promise<{ changes: number }> {
     this.check();
-    return { changes: this.root.prepare(sql).run(...params).changes };
+    return mapped(() => ({ changes: this.root.prepare(sql).run(...params).changes }));
   }
 
   async runMany(sql: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
     this.check();
-    this.root.runManyNow(sql, rows);
+    mapped(() => this.root.runManyNow(sql, rows));
   }
 
   async exec(sql: string): Promise<void> {
     this.check();
-    this.root.execNow(sql);
+    mapped(() => this.root.execNow(sql));
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DiskRecord, Point } from '../../core/model.js';
 import type { Catalog } from '../../core/ports.js';
+import { UniqueViolation } from '../../core/ports.js';
 
 const SUB = 'aaaaaaaa-0000-4000-8000-000000000001';
 
@@ -79,7 +80,9 @@ export function describeCatalog(name: string, factory: () => Promise<{ catalog: 
         expect((await c.getResourceGroup(SUB, 'mygroup'))?.name).toBe('MyGroup');
         await c.insertDisk(disk('Disk1', 'u1'));
         expect((await c.getDisk(SUB, 'rg', 'DISK1'))?.uniqueId).toBe('u1');
-        await expect(c.insertDisk(disk('disk1', 'u2'))).rejects.toThrow();
+        // a taken name and a taken id are both unique violations; only the first is the name key
+        await expect(c.insertDisk(disk('disk1', 'u2'))).rejects.toSatisfy((e) => e instanceof UniqueViolation && e.code === 'Conflict' && e.nameKey);
+        await expect(c.insertDisk(disk('disk2', 'u1'))).rejects.toSatisfy((e) => e instanceof UniqueViolation && !e.nameKey);
         await c.updateDisk({ ...disk('Disk1', 'u1'), tags: { x: 'y' } });
         expect((await c.getDiskById('u1'))?.tags).toEqual({ x: 'y' });
         expect((await c.listDisks({ subscriptionId: SUB, resourceGroup: 'RG' })).length).toBe(1);
