@@ -57,6 +57,8 @@ interface Held {
   job: Job;
   lane: string;
   controller: AbortController;
+  /** Given back unfinished: the lane is not claimed again here on that account. */
+  handedBack: boolean;
 }
 
 const MAX_ATTEMPTS = 8;
@@ -162,20 +164,26 @@ export class JobRunner {
     return p;
   }
 
-  /** Claim passes run one after the other; `lanes` narrows the head-bound part to those lanes. */
-  private queueClaim(lanes?: string[], reclaimOwn = false): Promise<void> {
+  /**
+   * Claim passes run one after the other; `lanes` narrows the claim to those lanes, `bound` says
+   * that `bind` just accepted their head-bound jobs (takeover).
+   */
+  private queueClaim(lanes?: string[], reclaimOwn = false, bound = false): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    const next = this.claims.then(() => this.claimPass(lanes, reclaimOwn));
+    const next = this.claims.then(() => this.claimPass(lanes, reclaimOwn, bound));
     this.claims = next.catch((err: unknown) => this.ctx.log.warn('job claim failed', { error: String(err) }));
     return this.track(this.claims);
   }
 
   /**
    * One claim pass. With `lanes` (a job was just enqueued here, or one of those lanes just ran a
-   * job here): only those lanes, any kind — one indexed statement. Without (start, sweep): every
-   * kind any node may run, and head-bound kinds in the lanes of the disks this node serves.
+   * job here): only those lanes — one indexed statement — and a lane of a head-bound kind only
+   * while this node serves its disk (`localLanes`) or `bind` accepted it (`boundLanes`): a job
+   * handed back to the node that has the head is never claimed again here at once. Without
+   * (start, sweep): every kind any node may run, and head-bound kinds in the lanes of the disks
+   * this node serves.
    */
-  private async claimPass(lanes: string[] | undefined, reclaimOwn: boolean): Promise<void> {
+  private async claimPass(lanes: string[] | undefined, reclaimOwn: boolean, boundLanes: boolean): Promise<void> {
     const o = this.ownership;
     if (this.stopped || !o.live()) return;
     const now = this.ctx.now();
@@ -190,7 +198,14 @@ export class JobRunner {
         if (got.length < CLAIM_BATCH || this.stopped) return;
       }
     };
-    const laneList = lanes ?? o.localLanes().filter((l) => bound.some((k) => l.startsWith(`${k}|`)));
+    const headBound = (lane: string): boolean => bound.some((k) => lane.startsWith(`${k}|`));
+    let laneList: string[];
+    if (!lanes) laneList = o.localLanes().filter(headBound);
+    else if (boundLanes || !lanes.some(headBound)) laneList = lanes;
+    else {
+      const local = new Set(o.localLanes());
+      laneList = lanes.filter((l) => !headBound(l) || local.has(l));
+    }
     if (!lanes) await claimAll({ kinds: free });
     for (let i = 0; i < laneList.length && !this.stopped; i += LANES_PER_CLAIM) {
       await claimAll({ kinds: lanes ? [...free, ...bound] : bound, lanes: laneList.slice(i, i + LANES_PER_CLAIM) });
@@ -214,7 +229,7 @@ export class JobRunner {
       this.ctx.log.warn('taking over a job whose node stopped renewing it', { id: job.id, kind: job.kind, target: job.target, from: job.nodeId ?? null });
       lanes.push(jobLane(job.kind, job.target));
     }
-    if (lanes.length > 0) await this.queueClaim(lanes);
+    if (lanes.length > 0) await this.queueClaim(lanes, false, true);
   }
 
   private launch(job: Job): void {
@@ -226,7 +241,7 @@ export class JobRunner {
     const spec = this.specs.get(job.kind);
     if (!spec) return;
     const controller = new AbortController();
-    const h: Held = { job, lane: jobLane(job.kind, job.target), controller };
+    const h: Held = { job, lane: jobLane(job.kind, job.target), controller, handedBack: false };
     // the runner's stop aborts the job; the listener goes with the job (a long-lived server runs many)
     const stop = (): void => controller.abort();
     if (this.controller.signal.aborted) controller.abort();
@@ -236,8 +251,9 @@ export class JobRunner {
       this.run(h, spec).finally(() => {
         this.controller.signal.removeEventListener('abort', stop);
         if (this.held.get(job.id) === h) this.held.delete(job.id);
-        // the lane's next job (the next copy of the family) is claimable now
-        void this.queueClaim([h.lane]);
+        // the lane's next job (the next copy of the family) is claimable now; a job handed back
+        // stays for the node that runs it now (or for this node's next sweep)
+        if (!h.handedBack) void this.queueClaim([h.lane]);
       }),
     );
   }
@@ -284,6 +300,7 @@ export class JobRunner {
 
   /** Gives a job back unfinished so that another node (or this one later) takes it. */
   private async handBack(h: Held): Promise<void> {
+    h.handedBack = true;
     await this.ctx.catalog.releaseClaimedJob(h.job.id, h.job.attempts, this.ctx.now()).catch(() => undefined);
   }
 }

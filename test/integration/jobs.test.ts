@@ -3,7 +3,8 @@
  * (and gives its changes back to the disk's tracking); GC and scrub are singleton jobs whose last
  * run the catalog remembers: a long scrub interval does not turn into continuous scrubbing
  * (setTimeout's 2^31−1 ms limit), a restart does not scrub again at once, and of two nodes on one
- * catalog only one runs each scrub.
+ * catalog only one runs each scrub. A head-bound job (snapshot copy, hydration) is claimed only by
+ * a node that serves its disk: a node that hands one back does not claim it again at once.
  */
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,8 +13,11 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openEngine } from '../../src/app.js';
 import { parseConfig } from '../../src/config/config.js';
+import { SnapdiskError } from '../../src/core/errors.js';
+import { jobLane } from '../../src/core/ports.js';
 import { MiB } from '../../src/core/units.js';
 import type { Engine } from '../../src/engine/engine.js';
+import { JobRunner } from '../../src/engine/jobs.js';
 import { createDisk, prng, snapshot, startEngine, SUB, tempDir, type TestEngine } from '../helpers/engine.js';
 
 interface JobRow {
@@ -140,5 +144,65 @@ describe('background jobs', () => {
       const gap = Date.parse(r.created_at) - Date.parse(runs[i]?.updated_at ?? '');
       expect(gap).toBeGreaterThanOrEqual(intervalMs - 50);
     });
+  });
+
+  it('a node that does not serve a disk never claims its head-bound jobs, nor spins on one it handed back', async () => {
+    t = await startEngine();
+    const e = t.engine;
+    // a second node on the engine's catalog; the engine itself cannot bind these disks (no heads)
+    let serving = false;
+    let moves = false;
+    const runner = new JobRunner(e.ctx);
+    runner.ownership = { nodeId: 'node-x', staleMs: 30_000, live: () => true, localLanes: () => (serving ? [jobLane('hydrate', 'served-by-x')] : []) };
+    let calls = 0;
+    runner.register('hydrate', {
+      handler: async (job) => {
+        calls++;
+        if (!moves) return;
+        // the disk just moved to another node: it is not served here any more, the lease error names the owner
+        serving = false;
+        throw new SnapdiskError('Unavailable', `disk ${job.target} is served by node node-y`, { owner: { node: 'node-y', url: null, nbd: null } });
+      },
+      bind: async () => false,
+    });
+    const row = (id: number): unknown => {
+      const db = new Database(join(t?.dir ?? '', 'catalog.db'), { readonly: true });
+      try {
+        return db.prepare('SELECT state, node_id, attempts FROM jobs WHERE id = ?').get(id);
+      } finally {
+        db.close();
+      }
+    };
+    await runner.start();
+    try {
+      // enqueued while another node serves the disk: scheduling it here claims nothing
+      const elsewhere = await e.ctx.catalog.enqueueJob('hydrate', 'elsewhere', {}, e.ctx.now());
+      runner.schedule(elsewhere);
+      await runner.idle();
+      expect(calls).toBe(0);
+      expect(row(elsewhere.id)).toEqual({ state: 'queued', node_id: null, attempts: 0 });
+      // claimed while served here, handed back when the disk moved: one run, no reclaim loop
+      serving = true;
+      moves = true;
+      const moved = await e.ctx.catalog.enqueueJob('hydrate', 'served-by-x', {}, e.ctx.now());
+      runner.schedule(moved);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(calls).toBe(1);
+      await runner.idle();
+      expect(row(moved.id)).toMatchObject({ state: 'queued', attempts: 1 });
+      await runner.sweep();
+      await runner.idle();
+      expect(calls).toBe(1);
+      // served here again: the next sweep claims it and runs it to the end
+      serving = true;
+      moves = false;
+      await runner.sweep();
+      await runner.idle();
+      expect(calls).toBe(2);
+      expect(row(moved.id)).toEqual({ state: 'done', node_id: 'node-x', attempts: 2 });
+      expect(row(elsewhere.id)).toEqual({ state: 'queued', node_id: null, attempts: 0 });
+    } finally {
+      await runner.stop();
+    }
   });
 });
