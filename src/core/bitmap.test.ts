@@ -54,6 +54,45 @@ describe('Bitmap', () => {
     expect(b.countRange(100, 500)).toBe(listed.filter((x) => x >= 100 && x < 500).length);
   });
 
+  it('nextSet/nextClear find bits at byte, word and page boundaries from any start', () => {
+    const PAGE = 64 * 1024 * 8;
+    const n = 3 * PAGE + 50;
+    const marks = [0, 7, 8, 31, 32, 33, 63, 64, 95, 200, PAGE - 1, PAGE, PAGE + 31, PAGE + 32, 2 * PAGE + 100, n - 1].sort((a, b) => a - b);
+    const sparse = new Bitmap(n);
+    for (const m of marks) sparse.set(m);
+    const dense = new Bitmap(n);
+    dense.setRange(0, n);
+    for (const m of marks) dense.clear(m);
+    const starts = new Set<number>();
+    for (const m of marks) for (const d of [-33, -32, -9, -8, -1, 0, 1, 2, 9]) if (m + d >= 0 && m + d < n) starts.add(m + d);
+    for (const from of starts) {
+      const expected = marks.find((m) => m >= from) ?? -1;
+      expect(sparse.nextSet(from)).toBe(expected);
+      expect(dense.nextClear(from)).toBe(expected);
+    }
+    expect(sparse.nextSet(n)).toBe(-1);
+    expect(dense.nextClear(n)).toBe(-1);
+    expect(sparse.countRange(0, n)).toBe(marks.length);
+  });
+
+  it('view: the bytes of a span inside one existing page without a copy; null across pages or without a page', () => {
+    const PAGE_BYTES = 64 * 1024;
+    const b = new Bitmap(3 * PAGE_BYTES * 8);
+    const span = b.setRange(8 * 100 + 3, 8 * 103);
+    expect(span).toEqual({ from: 100, to: 103 });
+    const v = b.view(100, 103);
+    expect(v && [...v]).toEqual([0xf8, 0xff, 0xff]);
+    b.set(8 * 101 + 0); // no change: already set
+    b.clear(8 * 102 + 7);
+    expect(v && [...v]).toEqual([0xf8, 0xff, 0x7f]); // a view of the page, not a copy
+    const across = b.setRange(PAGE_BYTES * 8 - 4, PAGE_BYTES * 8 + 4);
+    expect(across).toEqual({ from: PAGE_BYTES - 1, to: PAGE_BYTES + 1 });
+    expect(b.view(PAGE_BYTES - 1, PAGE_BYTES + 1)).toBeNull();
+    expect([...b.readBytes(PAGE_BYTES - 1, PAGE_BYTES + 1)]).toEqual([0xf0, 0x0f]);
+    expect(b.view(2 * PAGE_BYTES, 2 * PAGE_BYTES + 4)).toBeNull(); // no page there
+    expect(b.view(5, 5)).toBeNull();
+  });
+
   it('persistable: rebuilt from its bytes with the same bits; resize keeps bits that fit', () => {
     const b = new Bitmap(70);
     b.setRange(60, 70);

@@ -5,7 +5,8 @@
  * them is first set, so an empty bitmap of a 64 TiB disk (1 Gi bits) costs nothing to create —
  * freezing a change set stays O(1) at any disk size — and a sparse one costs its touched pages.
  * A running count of set bits is kept. Mutators report the byte range they touched so that a
- * persistent wrapper writes back exactly those bytes (`readBytes` gives them, zeros included).
+ * persistent wrapper writes back exactly those bytes (`view` gives them without a copy when they
+ * lie in one page, `readBytes` in any case, zeros included).
  */
 
 export interface ByteSpan {
@@ -21,6 +22,8 @@ const PAGE_BITS = PAGE_BYTES * 8;
 
 export class Bitmap {
   private readonly pages: Array<Uint8Array | undefined>;
+  /** Each page's bytes as 32-bit words (the same memory), for scans that skip zero words. */
+  private readonly words: Array<Uint32Array | undefined>;
   private readonly byteLength: number;
   private setCount = 0;
 
@@ -31,6 +34,7 @@ export class Bitmap {
   ) {
     this.byteLength = Math.ceil(length / 8);
     this.pages = new Array<Uint8Array | undefined>(Math.ceil(this.byteLength / PAGE_BYTES));
+    this.words = new Array<Uint32Array | undefined>(this.pages.length);
     if (bytes) this.load(bytes);
   }
 
@@ -75,11 +79,12 @@ export class Bitmap {
     while (i < this.length) {
       const p = Math.floor(i / PAGE_BITS);
       const page = this.pages[p];
-      if (!page) {
+      const words = this.words[p];
+      if (!page || !words) {
         i = (p + 1) * PAGE_BITS;
         continue;
       }
-      const found = scanSet(page, i - p * PAGE_BITS);
+      const found = scanSet(page, words, i - p * PAGE_BITS);
       if (found !== -1) {
         const bit = p * PAGE_BITS + found;
         return bit < this.length ? bit : -1;
@@ -95,8 +100,9 @@ export class Bitmap {
     while (i < this.length) {
       const p = Math.floor(i / PAGE_BITS);
       const page = this.pages[p];
-      if (!page) return i;
-      const found = scanClear(page, i - p * PAGE_BITS);
+      const words = this.words[p];
+      if (!page || !words) return i;
+      const found = scanClear(page, words, i - p * PAGE_BITS);
       if (found !== -1) {
         const bit = p * PAGE_BITS + found;
         return bit < this.length ? bit : -1;
@@ -118,7 +124,7 @@ export class Bitmap {
     const out = new Bitmap(newLength);
     for (let p = 0; p < out.pages.length; p++) {
       const page = this.pages[p];
-      if (page) out.pages[p] = Uint8Array.from(page);
+      if (page) out.page(p).set(page);
     }
     out.clearTail();
     out.setCount = out.recount();
@@ -138,6 +144,18 @@ export class Bitmap {
     return out;
   }
 
+  /**
+   * Bytes [from, to) of the persisted image without a copy (a view of the page: valid until the
+   * next change) when they lie in one page that exists, else null (`readBytes` gives them then).
+   * A mutator's span is nearly always in one page, and its page exists.
+   */
+  view(from: number, to: number): Uint8Array | null {
+    const p = from >> PAGE_SHIFT;
+    const page = this.pages[p];
+    if (!page || from >= to || (to - 1) >> PAGE_SHIFT !== p) return null;
+    return page.subarray(from - p * PAGE_BYTES, to - p * PAGE_BYTES);
+  }
+
   /** The whole persisted image (tests, small bitmaps). */
   get bytes(): Uint8Array {
     return this.readBytes(0, this.byteLength);
@@ -148,9 +166,7 @@ export class Bitmap {
     for (let p = 0; p * PAGE_BYTES < n; p++) {
       const slice = bytes.subarray(p * PAGE_BYTES, Math.min(n, (p + 1) * PAGE_BYTES));
       if (slice.every((b) => b === 0)) continue;
-      const page = new Uint8Array(PAGE_BYTES);
-      page.set(slice);
-      this.pages[p] = page;
+      this.page(p).set(slice);
     }
     this.clearTail();
     this.setCount = this.recount();
@@ -159,8 +175,10 @@ export class Bitmap {
   private page(p: number): Uint8Array {
     let page = this.pages[p];
     if (!page) {
-      page = new Uint8Array(PAGE_BYTES);
+      const words = new Uint32Array(PAGE_BYTES >> 2);
+      page = new Uint8Array(words.buffer);
       this.pages[p] = page;
+      this.words[p] = words;
     }
     return page;
   }
@@ -231,21 +249,21 @@ function popcount8(b: number): number {
   return POP[b & 0xff] ?? 0;
 }
 
-/** First set bit at or after `bit` within a page, or -1 (eight zero bytes skipped at a time). */
-function scanSet(page: Uint8Array, bit: number): number {
+/**
+ * First set bit at or after `bit` within a page (`words`: its 32-bit view), or -1: bytes up to a
+ * word boundary, then zero words skipped four bytes at a time.
+ */
+function scanSet(page: Uint8Array, words: Uint32Array, bit: number): number {
   let byte = bit >> 3;
   const first = (page[byte] ?? 0) & (0xff << (bit & 7)) & 0xff;
   if (first !== 0) return (byte << 3) + ctz8(first);
-  byte++;
-  const words = new BigUint64Array(page.buffer, page.byteOffset, page.length >> 3);
-  while (byte < page.length && (byte & 7) !== 0) {
+  for (byte++; byte < page.length && (byte & 3) !== 0; byte++) {
     const b = page[byte] ?? 0;
     if (b !== 0) return (byte << 3) + ctz8(b);
-    byte++;
   }
-  for (let w = byte >> 3; w < words.length; w++) {
-    if (words[w] === 0n) continue;
-    for (let k = w << 3; k < (w + 1) << 3; k++) {
+  for (let w = byte >> 2; w < words.length; w++) {
+    if (words[w] === 0) continue;
+    for (let k = w << 2; ; k++) {
       const b = page[k] ?? 0;
       if (b !== 0) return (k << 3) + ctz8(b);
     }
@@ -253,23 +271,26 @@ function scanSet(page: Uint8Array, bit: number): number {
   return -1;
 }
 
-/** First clear bit at or after `bit` within a page, or -1. */
-function scanClear(page: Uint8Array, bit: number): number {
+/** First clear bit at or after `bit` within a page, or -1 (full words skipped as in scanSet). */
+function scanClear(page: Uint8Array, words: Uint32Array, bit: number): number {
   let byte = bit >> 3;
   const first = ~(page[byte] ?? 0) & (0xff << (bit & 7)) & 0xff;
   if (first !== 0) return (byte << 3) + ctz8(first);
-  for (byte++; byte < page.length; byte++) {
+  for (byte++; byte < page.length && (byte & 3) !== 0; byte++) {
     const b = page[byte] ?? 0;
     if (b !== 0xff) return (byte << 3) + ctz8(~b & 0xff);
+  }
+  for (let w = byte >> 2; w < words.length; w++) {
+    if (words[w] === 0xffffffff) continue;
+    for (let k = w << 2; ; k++) {
+      const b = page[k] ?? 0;
+      if (b !== 0xff) return (k << 3) + ctz8(~b & 0xff);
+    }
   }
   return -1;
 }
 
+/** Index of the lowest set bit of a non-zero byte. */
 function ctz8(b: number): number {
-  let n = 0;
-  while ((b & 1) === 0 && n < 8) {
-    b >>= 1;
-    n++;
-  }
-  return n;
+  return 31 - Math.clz32(b & -b);
 }

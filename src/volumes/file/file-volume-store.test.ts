@@ -111,6 +111,35 @@ describe('FileVolumeStore', () => {
     v.close();
   });
 
+  it('persists changes inside one bitmap page and across a page boundary: the file and a reopened bitmap match', () => {
+    const PAGE_BITS = 64 * 1024 * 8;
+    const length = 3 * PAGE_BITS + 100;
+    const store = new FileVolumeStore(root, 'boot-1');
+    let v = store.open('v', 8 * MiB);
+    let b = v.bitmap('alloc', length);
+    expect(b.setRange(PAGE_BITS - 21, PAGE_BITS + 13)).toBe(34); // crosses pages 0 and 1
+    expect(b.setRange(2 * PAGE_BITS - 1, 2 * PAGE_BITS + 1)).toBe(2); // one bit on each side
+    b.setRange(5, 9); // inside page 0
+    b.setRange(3 * PAGE_BITS + 90, 3 * PAGE_BITS + 100); // the last, short page
+    expect(b.clearRange(PAGE_BITS - 3, PAGE_BITS + 2)).toBe(5); // crosses again
+    b.clearRange(6, 7);
+    const image = Buffer.from(b.bits.bytes);
+    v.close();
+    expect(readFileSync(join(root, 'v', 'alloc.bitmap')).equals(image)).toBe(true);
+    v = store.open('v', 8 * MiB);
+    b = v.bitmap('alloc', length);
+    expect(Buffer.from(b.bits.bytes).equals(image)).toBe(true);
+    expect(b.bits.count).toBe(34 + 2 + 4 + 10 - 5 - 1);
+    const set: number[] = [];
+    for (let i = b.bits.nextSet(0); i !== -1; i = b.bits.nextSet(i + 1)) set.push(i);
+    const expected = [5, 7, 8];
+    for (let i = PAGE_BITS - 21; i < PAGE_BITS + 13; i++) if (i < PAGE_BITS - 3 || i >= PAGE_BITS + 2) expected.push(i);
+    expected.push(2 * PAGE_BITS - 1, 2 * PAGE_BITS);
+    for (let i = 3 * PAGE_BITS + 90; i < 3 * PAGE_BITS + 100; i++) expected.push(i);
+    expect(set).toEqual(expected);
+    v.close();
+  });
+
   it('writes and reads across the 1 TiB segment boundary (sparse files)', () => {
     expect(SEGMENT_BYTES).toBe(TiB);
     const store = new FileVolumeStore(root, 'boot-1');

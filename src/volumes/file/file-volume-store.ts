@@ -464,7 +464,8 @@ class FileBitmap implements PersistentBitmap {
 
   private persist(from: number, to: number): void {
     if (from >= to) return;
-    const data = this.bits.readBytes(from, to);
+    // straight from the bitmap's page (a change nearly always lies in one); a copy otherwise
+    const data = this.bits.view(from, to) ?? this.bits.readBytes(from, to);
     let done = 0;
     while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, from + done);
     this.sync.touch();
