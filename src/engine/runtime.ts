@@ -29,6 +29,7 @@ import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
 import type { CowLog, PersistentBitmap, Volume } from '../core/ports.js';
 import { BLOCK_SIZE, blockCount } from '../core/units.js';
+import { FencedOut } from './leases.js';
 
 export interface PendingPoint {
   familyId: string;
@@ -223,10 +224,12 @@ export class DiskRuntime {
   /**
    * Installs base blocks read into one buffer (block `blocks[i]` at `buf[i * BLOCK_SIZE]`):
    * runs of consecutive blocks still not hydrated are written with one write each, straight
-   * from the buffer.
+   * from the buffer. Throws FencedOut once this node's lease is due (not serving): the pass
+   * stops and is handed back, it never goes on as if those blocks had been installed.
    */
   hydrateFrom(blocks: ReadonlyArray<number>, buf: Buffer, hasData: ReadonlyArray<boolean>): number {
-    if (this.closed || !this.serving() || !this.hydrated) return 0;
+    if (this.closed || !this.hydrated) return 0;
+    if (!this.serving()) throw new FencedOut(`disk ${this.disk.name} is not served by this node now (its lease is due for renewal): hydration stops here`);
     let done = 0;
     let i = 0;
     while (i < blocks.length) {

@@ -73,4 +73,33 @@ describe('hydration of a restored disk', () => {
     expect((await r.read(100 * BLOCK_SIZE, BLOCK_SIZE)).equals(data.subarray(100 * BLOCK_SIZE, 101 * BLOCK_SIZE))).toBe(true);
     expect((await r.read(0, data.length)).equals(data)).toBe(true);
   });
+
+  it('a lease due for renewal stops the pass and hands the job back; it finishes once the disk is served again', async () => {
+    const e = t.engine;
+    const src = await createDisk(e, 'src');
+    const data = prng(23)(6 * MiB);
+    await (await e.disks.open(src.uniqueId)).write(0, data);
+    const s = await snapshot(e, src, 's');
+    await e.idle();
+    e.pauseJobs();
+    const id = await restore('r', s);
+    // the last third of the lease: this node does not serve the disk until the renewal comes
+    const serving = e.leases.serving.bind(e.leases);
+    e.leases.serving = (diskId: string) => diskId !== id && serving(diskId);
+    e.resumeJobs();
+    await e.idle();
+    const paused = await e.disks.getById(id);
+    expect(paused.hydration).toBe('hydrating');
+    expect(paused.hydrationDoneBlocks).toBe(0);
+    const open = (await e.ctx.catalog.openJobs()).filter((j) => j.kind === 'hydrate' && j.target === id);
+    expect(open.map((j) => j.state)).toEqual(['queued']);
+    // renewed: the next sweep takes the job again and finishes it
+    e.leases.serving = serving;
+    await e.engineSweep();
+    await e.idle();
+    const d = await e.disks.getById(id);
+    expect(d.hydration).toBe('done');
+    expect(e.disks.completionPercent(d)).toBe(100);
+    expect((await (await e.disks.open(id)).read(0, data.length)).equals(data)).toBe(true);
+  });
 });
