@@ -45,7 +45,7 @@ export class Hydrator {
 
   /** Number of data blocks in the base of a disk (the hydration total). */
   async countBaseBlocks(baseFamilyId: string, basePoint: number, maxBlock: number): Promise<number> {
-    return (await this.scanBase(baseFamilyId, basePoint, maxBlock, () => true)).count;
+    return (await this.scanBase(baseFamilyId, basePoint, maxBlock)).count;
   }
 
   async run(diskId: string, signal: AbortSignal): Promise<void> {
@@ -150,8 +150,8 @@ export class Hydrator {
     );
   }
 
-  /** Data blocks of the base below `maxBlock`: how many, and those `pick` selects. */
-  private async scanBase(baseFamily: string, basePoint: number, maxBlock: number, pick: (block: number) => boolean): Promise<{ count: number; matched: number[] }> {
+  /** Data blocks of the base below `maxBlock`: how many, and those `pick` selects (none without it: a count holds no list). */
+  private async scanBase(baseFamily: string, basePoint: number, maxBlock: number, pick?: (block: number) => boolean): Promise<{ count: number; matched: number[] }> {
     let count = 0;
     const matched: number[] = [];
     let from = 0;
@@ -160,7 +160,7 @@ export class Hydrator {
       for (const i of page.items) {
         if (i.block >= maxBlock) continue;
         count++;
-        if (pick(i.block)) matched.push(i.block);
+        if (pick?.(i.block)) matched.push(i.block);
       }
       if (page.end === Infinity || page.end >= maxBlock) return { count, matched };
       from = page.end;
