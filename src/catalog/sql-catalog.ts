@@ -290,6 +290,16 @@ export class SqlCatalog implements Catalog {
     return rows.map((r) => JSON.parse(r.doc) as DiskRecord);
   }
 
+  async countHydratingDisksFrom(sourceUniqueId: string): Promise<number> {
+    const field = (path: string[]): string =>
+      this.db.dialect === 'postgres' ? `(doc::jsonb #>> '{${path.join(',')}}')` : `json_extract(doc, '$.${path.join('.')}')`;
+    const r = await this.db.get<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM disks WHERE ${field(['creationData', 'sourceUniqueId'])} = ? AND ${field(['hydration'])} = 'hydrating'`,
+      [sourceUniqueId],
+    );
+    return Number(r?.n ?? 0);
+  }
+
   async deleteDisk(uniqueId: string): Promise<void> {
     await this.db.run('DELETE FROM disks WHERE unique_id = ?', [uniqueId]);
   }

@@ -258,6 +258,8 @@ export interface ResourceCatalog {
   getDisk(subscriptionId: string, resourceGroup: string, name: string): Promise<DiskRecord | null>;
   getDiskById(uniqueId: string): Promise<DiskRecord | null>;
   listDisks(filter: { subscriptionId?: string; resourceGroup?: string }): Promise<DiskRecord[]>;
+  /** Disks created from the snapshot `sourceUniqueId` that are still hydrating (a COUNT, no rows read). */
+  countHydratingDisksFrom(sourceUniqueId: string): Promise<number>;
   deleteDisk(uniqueId: string): Promise<void>;
 
   insertSnapshot(s: SnapshotRecord): Promise<void>;

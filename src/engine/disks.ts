@@ -329,7 +329,7 @@ export class Disks {
       );
     }
     // a failed snapshot (or one built on a failed point), an unfinished Ultra/PremiumV2 snapshot or CopyStart copy
-    assertUsable(snap, await snapshotHealth(this.ctx, this.points, this.resolver, snap), 'creating a disk');
+    assertUsable(snap, await snapshotHealth(this.ctx, this.resolver, snap), 'creating a disk');
     const limited = isUltraClass(snap.sourceDiskSku);
     if (limited) await this.checkConcurrentCreations(this.ctx.catalog, snap); // quick check; again when inserting
     const sizeBytes = spec.sizeGb !== undefined ? validateDiskSizeGb(spec.sizeGb) : snap.sizeBytes;
@@ -362,8 +362,7 @@ export class Disks {
 
   private async checkConcurrentCreations(catalog: Catalog, snap: SnapshotRecord): Promise<void> {
     const limit = this.ctx.limits.concurrentDiskCreationsPerSnapshot;
-    const all = await catalog.listDisks({});
-    const active = all.filter((x) => x.creationData.sourceUniqueId === snap.uniqueId && x.hydration === 'hydrating').length;
+    const active = await catalog.countHydratingDisksFrom(snap.uniqueId);
     if (active >= limit) {
       throw notAllowed(
         `At most ${limit} disks can be created at the same time from a snapshot of an Ultra Disk or Premium SSD v2 (concurrentDiskCreationsPerSnapshot); ${active} are still being created from ${snap.name}.`,

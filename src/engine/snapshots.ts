@@ -121,7 +121,6 @@ export class Snapshots {
     // created for upload and not uploaded yet: no content, nothing copied, nothing used
     if (isUploadPending(s)) return { completionPercent: 0, provisioningState: 'Succeeded', copyCompletionError: null, usedBytes: 0 };
     try {
-      const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
       const h = await this.health(s);
       const failed = h.failed;
       return {
@@ -130,8 +129,24 @@ export class Snapshots {
         copyCompletionError:
           s.copyCompletionError ??
           (failed ? { errorCode: failed.errorCode ?? 'CopyFailed', errorMessage: failed.errorMessage ?? 'the background copy failed' } : null),
-        usedBytes: s.incremental ? (point?.usedBytes ?? 0) : await this.fullUsedBytes(s),
+        usedBytes: s.incremental ? (h.point?.usedBytes ?? 0) : await this.fullUsedBytes(s, h),
       };
+    } catch (err) {
+      throw await this.goneOr(s, err);
+    }
+  }
+
+  /**
+   * The used (billed) bytes of `status`, without the rest: one point read for an incremental
+   * snapshot or a full one already measured (usage reports read it for every snapshot).
+   */
+  async usedBytes(s: SnapshotRecord): Promise<number> {
+    if (isUploadPending(s)) return 0;
+    try {
+      const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
+      if (s.incremental) return point?.usedBytes ?? 0;
+      if (point && point.usedBytes > 0) return point.usedBytes;
+      return await this.fullUsedBytes(s, await this.health(s));
     } catch (err) {
       throw await this.goneOr(s, err);
     }
@@ -139,7 +154,7 @@ export class Snapshots {
 
   private async health(s: SnapshotRecord): Promise<SnapshotHealth> {
     try {
-      return await snapshotHealth(this.ctx, this.points, this.resolver, s);
+      return await snapshotHealth(this.ctx, this.resolver, s);
     } catch (err) {
       throw await this.goneOr(s, err);
     }
@@ -151,10 +166,10 @@ export class Snapshots {
     return (await this.ctx.catalog.getSnapshotById(s.uniqueId)) ? err : notFound('snapshots', s);
   }
 
-  private async fullUsedBytes(s: SnapshotRecord): Promise<number> {
-    const point = await this.ctx.catalog.getPoint(s.familyId, s.point);
-    if (point && point.usedBytes > 0) return point.usedBytes;
-    if ((await this.points.progress(s.familyId, s.point)) < 100) return 0;
+  /** A full snapshot's used bytes: measured once its content is complete, then kept on its point. */
+  private async fullUsedBytes(s: SnapshotRecord, h: SnapshotHealth): Promise<number> {
+    if (h.point && h.point.usedBytes > 0) return h.point.usedBytes;
+    if (h.completionPercent < 100) return 0;
     const used = await this.maps.allocatedBytes(s.familyId, s.point);
     await this.ctx.catalog.setPointUsed(s.familyId, s.point, used);
     return used;
@@ -509,7 +524,7 @@ export class Snapshots {
     const now = this.ctx.now();
     let usedBytesAtDeletion: number;
     try {
-      usedBytesAtDeletion = (await this.status(s)).usedBytes;
+      usedBytesAtDeletion = await this.usedBytes(s);
     } catch (err) {
       if (err instanceof SnapdiskError && err.code === 'ResourceNotFound') return; // deleted meanwhile
       throw err;

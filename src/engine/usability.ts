@@ -11,13 +11,15 @@ import { notAllowed } from '../core/errors.js';
 import type { Point, SnapshotRecord } from '../core/model.js';
 import { isUltraClass } from '../core/rules.js';
 import type { EngineContext } from './context.js';
-import type { Points } from './points.js';
+import { pointPercent } from './points.js';
 import type { Resolver } from './resolver.js';
 
 export interface SnapshotHealth {
   completionPercent: number;
   /** The failed point the content depends on, if any. */
   failed: Point | null;
+  /** The snapshot's own point (null: none, or a snapshot waiting for its upload). */
+  point: Point | null;
 }
 
 /** A snapshot created for upload whose upload is not complete yet: it has no point (no content) so far. */
@@ -25,17 +27,25 @@ export function isUploadPending(s: SnapshotRecord): boolean {
   return s.diskState === 'ReadyToUpload' || s.diskState === 'ActiveUpload';
 }
 
-export async function snapshotHealth(ctx: EngineContext, points: Points, resolver: Resolver, s: SnapshotRecord): Promise<SnapshotHealth> {
-  if (isUploadPending(s)) return { completionPercent: 0, failed: null };
-  const completionPercent = await points.progress(s.familyId, s.point);
-  return { completionPercent, failed: await failedPoint(ctx, resolver, s.familyId, s.point) };
-}
-
-async function failedPoint(ctx: EngineContext, resolver: Resolver, familyId: string, seq: number): Promise<Point | null> {
-  const p = await ctx.catalog.getPoint(familyId, seq);
-  if (p?.state === 'failed') return p;
-  const fam = await resolver.family(familyId);
-  return fam.baseFamilyId ? failedPoint(ctx, resolver, fam.baseFamilyId, fam.basePoint) : null;
+/**
+ * One walk of the snapshot's point and its base chain, each point read once: the completion
+ * percent is the lowest of the chain (a missing point counts as complete, as in
+ * `Points.progress`), `failed` the first failed point met.
+ */
+export async function snapshotHealth(ctx: EngineContext, resolver: Resolver, s: SnapshotRecord): Promise<SnapshotHealth> {
+  if (isUploadPending(s)) return { completionPercent: 0, failed: null, point: null };
+  let completionPercent = 100;
+  let failed: Point | null = null;
+  let point: Point | null | undefined;
+  for (let at: { familyId: string; seq: number } | null = { familyId: s.familyId, seq: s.point }; at !== null; ) {
+    const p = await ctx.catalog.getPoint(at.familyId, at.seq);
+    if (point === undefined) point = p;
+    if (p) completionPercent = Math.min(completionPercent, pointPercent(p));
+    if (p?.state === 'failed') failed ??= p;
+    const fam = await resolver.family(at.familyId);
+    at = fam.baseFamilyId ? { familyId: fam.baseFamilyId, seq: fam.basePoint } : null;
+  }
+  return { completionPercent, failed, point: point ?? null };
 }
 
 /** Refuses a snapshot whose content failed, or that is still waiting for its upload. */

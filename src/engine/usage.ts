@@ -54,7 +54,7 @@ export class Usage {
     for (const region of this.ctx.regions()) {
       const here = live.filter((s) => s.location === region);
       let usedBytes = 0;
-      for (const s of here) usedBytes += (await this.snapshots.status(s)).usedBytes;
+      for (const s of here) usedBytes += await this.snapshots.usedBytes(s);
       out.push({
         region,
         zones: [...this.ctx.region(region).zones],
@@ -73,7 +73,7 @@ export class Usage {
     const rows: UsageRow[] = [];
     const all = await this.ctx.catalog.listSnapshots({ subscriptionId, includeDeleted: true });
     for (const s of all) {
-      const used = s.deletedAt ? (s.usedBytesAtDeletion ?? 0) : (await this.snapshots.status(s)).usedBytes;
+      const used = s.deletedAt ? (s.usedBytesAtDeletion ?? 0) : await this.snapshots.usedBytes(s);
       const born = utcDay(new Date(s.timeCreated));
       const gone = s.deletedAt ? utcDay(new Date(s.deletedAt)) : Infinity;
       const redundancy = s.sku.endsWith('ZRS') ? 'ZRS' : 'LRS';

@@ -90,6 +90,25 @@ export function describeCatalog(name: string, factory: () => Promise<{ catalog: 
         expect(await c.getDiskById('u1')).toBeNull();
       }));
 
+    it('countHydratingDisksFrom counts the disks of one source snapshot still hydrating, in a transaction too', () =>
+      withCatalog(async (c) => {
+        const from = (name: string, source: string | null, hydration: DiskRecord['hydration']): DiskRecord => ({
+          ...disk(name, `u-${name}`),
+          creationData: source ? { createOption: 'Copy', sourceResourceId: `/snapshots/${source}`, sourceUniqueId: source } : { createOption: 'Empty' },
+          hydration,
+        });
+        await c.insertDisk(from('a', 'snap-1', 'hydrating'));
+        await c.insertDisk(from('b', 'snap-1', 'hydrating'));
+        await c.insertDisk(from('c', 'snap-1', 'done'));
+        await c.insertDisk(from('d', 'snap-2', 'hydrating'));
+        await c.insertDisk(from('e', null, 'none'));
+        expect(await c.countHydratingDisksFrom('snap-1')).toBe(2);
+        expect(await c.countHydratingDisksFrom('snap-2')).toBe(1);
+        expect(await c.countHydratingDisksFrom('snap-3')).toBe(0);
+        await c.updateDisk({ ...from('a', 'snap-1', 'done') });
+        expect(await c.transaction((tx) => tx.countHydratingDisksFrom('snap-1'))).toBe(1);
+      }));
+
     it('entries: newest at or before a point wins; changed entries between two points', () =>
       withCatalog(async (c) => {
         await c.insertFamily({ id: 'f', region: 'eastus', diskId: null, baseFamilyId: null, basePoint: 0, createdAt: 'x' });
