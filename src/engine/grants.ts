@@ -222,11 +222,18 @@ export class Grants {
    * Returns the grant; the caller then loads the resource by `resourceUniqueId`.
    */
   async validate(grantId: string, access: 'Read' | 'Write'): Promise<Grant> {
-    const g = await this.ctx.catalog.getGrant(grantId);
-    const now = this.ctx.now();
+    return this.check(await this.ctx.catalog.getGrant(grantId), access);
+  }
+
+  /**
+   * The rule of `validate` on a grant record already read (`peek`; null: there is none), so that
+   * a caller that needed the record first (the data plane verifies the signature with it) does
+   * not read it twice.
+   */
+  check(g: Grant | null, access: 'Read' | 'Write'): Grant {
     if (!g) throw new SnapdiskError('AuthenticationFailed', 'The SAS does not name an access grant of this server.');
     if (g.revokedAt) throw new SnapdiskError('AuthenticationFailed', 'The SAS was revoked (endGetAccess).');
-    if (new Date(g.expiresAt) <= now) throw new SnapdiskError('AuthenticationFailed', `The SAS expired at ${g.expiresAt}.`);
+    if (new Date(g.expiresAt) <= this.ctx.now()) throw new SnapdiskError('AuthenticationFailed', `The SAS expired at ${g.expiresAt}.`);
     if (access === 'Write' && g.access !== 'Write') {
       throw new SnapdiskError('AuthorizationFailed', 'This SAS grants read access only.');
     }

@@ -70,7 +70,13 @@ export async function authorize(deps: AuthDeps, container: string, query: URLSea
   } catch (err) {
     throw rethrowAuth(err);
   }
-  const grant = liveGrant(deps.engine, stored);
+  let grant: Grant;
+  try {
+    // whether it allows writing is checked below against the signed permissions too
+    grant = deps.engine.grants.check(stored, 'Read');
+  } catch (err) {
+    throw rethrowAuth(err);
+  }
   if (container.toLowerCase() !== SasSigner.container(grant.id)) {
     throw authFailed('The SAS was issued for another container: use the URL exactly as beginGetAccess returned it.');
   }
@@ -109,17 +115,6 @@ export async function authorizeUrl(deps: AuthDeps, url: string, what: string): P
     }
     throw err;
   }
-}
-
-/**
- * The rule of `Grants.validate` (exists, not revoked, not expired) on a grant record already read;
- * whether it allows writing is checked by the caller against the signed permissions.
- */
-function liveGrant(engine: Engine, g: Grant | null): Grant {
-  if (!g) throw authFailed('The SAS does not name an access grant of this server.');
-  if (g.revokedAt) throw authFailed('The SAS was revoked (endGetAccess).');
-  if (new Date(g.expiresAt) <= engine.ctx.now()) throw authFailed(`The SAS expired at ${g.expiresAt}.`);
-  return g;
 }
 
 /**
