@@ -194,46 +194,67 @@ export class Runtimes implements RuntimeLookup {
       await this.leases.release(disk.uniqueId);
       throw await this.headMissing(disk);
     }
+    try {
+      return await this.open(disk, lease.epoch);
+    } catch (err) {
+      // no lease stays held (and renewed) without a runtime serving the disk
+      await this.leases.release(disk.uniqueId).catch((e: unknown) =>
+        this.ctx.log.warn('cannot hand back the lease of a disk that failed to load', { disk: disk.uniqueId, error: String(e) }),
+      );
+      throw err;
+    }
+  }
+
+  /** Opens the head under the lease of `epoch` and registers its runtime; a failure closes what it opened. */
+  private async open(disk: DiskRecord, epoch: number): Promise<DiskRuntime> {
     const size = volumeSize(disk);
     const volume = this.ctx.volumes.open(disk.uniqueId, size);
-    const fetchBase = async (blocks: ReadonlyArray<number>): Promise<Map<number, Buffer | null>> => {
-      const d = rt.disk;
-      if (!d.baseFamilyId) return new Map(blocks.map((b) => [b, null]));
-      return this.resolver.readBlocks(d.baseFamilyId, d.basePoint, blocks);
-    };
-    const rt = new DiskRuntime(disk, volume, fetchBase, size, () => this.leases.serving(disk.uniqueId));
-    rt.leaseEpoch = lease.epoch;
-    if (disk.familyId) {
-      for (const p of await this.ctx.catalog.listPoints(disk.familyId)) {
-        if (p.state === 'copying' && p.frozenMap) {
-          rt.restorePending(p.familyId, p.seq, p.frozenMap, blockCount(p.sizeBytes), p.cursor);
-        } else if (p.state === 'failed' && p.seq <= disk.trackingPoint && volume.hasBitmap(dirtyMapName(p.seq - 1))) {
-          // failed while this node was away (HeadLost): its frozen changes go back to tracking
-          rt.restorePending(p.familyId, p.seq, dirtyMapName(p.seq - 1), blockCount(p.sizeBytes), 0);
-          rt.failPending(p.seq);
-          this.ctx.log.warn('changes of a snapshot that failed while the node was away are tracked again', { disk: disk.uniqueId, point: p.seq });
+    let opened: DiskRuntime | null = null;
+    try {
+      const fetchBase = async (blocks: ReadonlyArray<number>): Promise<Map<number, Buffer | null>> => {
+        const d = rt.disk;
+        if (!d.baseFamilyId) return new Map(blocks.map((b) => [b, null]));
+        return this.resolver.readBlocks(d.baseFamilyId, d.basePoint, blocks);
+      };
+      const rt = new DiskRuntime(disk, volume, fetchBase, size, () => this.leases.serving(disk.uniqueId));
+      opened = rt;
+      rt.leaseEpoch = epoch;
+      if (disk.familyId) {
+        for (const p of await this.ctx.catalog.listPoints(disk.familyId)) {
+          if (p.state === 'copying' && p.frozenMap) {
+            rt.restorePending(p.familyId, p.seq, p.frozenMap, blockCount(p.sizeBytes), p.cursor);
+          } else if (p.state === 'failed' && p.seq <= disk.trackingPoint && volume.hasBitmap(dirtyMapName(p.seq - 1))) {
+            // failed while this node was away (HeadLost): its frozen changes go back to tracking
+            rt.restorePending(p.familyId, p.seq, dirtyMapName(p.seq - 1), blockCount(p.sizeBytes), 0);
+            rt.failPending(p.seq);
+            this.ctx.log.warn('changes of a snapshot that failed while the node was away are tracked again', { disk: disk.uniqueId, point: p.seq });
+          }
         }
       }
+      if (disk.headLost) {
+        // the node that has the head is back: the disk is usable again
+        await this.ctx.catalog.transaction(async (tx) => {
+          await this.leases.fence(tx, disk.uniqueId, epoch);
+          const d = await tx.getDiskById(disk.uniqueId);
+          if (d?.headLost) await tx.updateDisk({ ...d, provisioningState: 'Succeeded', headLost: null });
+        });
+        rt.disk = { ...rt.disk, provisioningState: 'Succeeded', headLost: null };
+        this.ctx.log.info('disk head served again after it had been reported lost', { disk: disk.uniqueId });
+      }
+      this.byDisk.set(disk.uniqueId, rt);
+      if (volume.reopenedAfterReboot) {
+        this.ctx.log.warn('disk head was not closed cleanly before a reboot: rescanning conservatively', {
+          disk: disk.uniqueId,
+        });
+        await this.onPowerLoss(rt); // a failure leaves the mark: the next load rescans again
+      }
+      return rt;
+    } catch (err) {
+      if (opened && this.byDisk.get(disk.uniqueId) === opened) this.byDisk.delete(disk.uniqueId);
+      if (opened) opened.close();
+      else volume.close();
+      throw err;
     }
-    if (disk.headLost) {
-      // the node that has the head is back: the disk is usable again
-      const epoch = lease.epoch;
-      await this.ctx.catalog.transaction(async (tx) => {
-        await this.leases.fence(tx, disk.uniqueId, epoch);
-        const d = await tx.getDiskById(disk.uniqueId);
-        if (d?.headLost) await tx.updateDisk({ ...d, provisioningState: 'Succeeded', headLost: null });
-      });
-      rt.disk = { ...rt.disk, provisioningState: 'Succeeded', headLost: null };
-      this.ctx.log.info('disk head served again after it had been reported lost', { disk: disk.uniqueId });
-    }
-    this.byDisk.set(disk.uniqueId, rt);
-    if (volume.reopenedAfterReboot) {
-      this.ctx.log.warn('disk head was not closed cleanly before a reboot: rescanning conservatively', {
-        disk: disk.uniqueId,
-      });
-      await this.onPowerLoss(rt);
-    }
-    return rt;
   }
 
   /** The error for a disk whose head is not on this node, naming where it was. */

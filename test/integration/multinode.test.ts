@@ -4,7 +4,8 @@
  * node that stops renewing loses its disks and its job claims to a node that can reach the heads,
  * which finishes the very jobs the first one held; a stalled node that wakes up is fenced out; a
  * node that cannot reach a head never holds its lease, reports it lost once its node stayed away,
- * and the node with the head serves the disk again when it returns, losing no change.
+ * and the node with the head serves the disk again when it returns, losing no change; a load that
+ * fails after taking a lease hands it back.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -271,6 +272,38 @@ describe('several nodes on one catalog', () => {
     if (!done) throw new Error('missing');
     const d = await a2.snapshots.diff(after, done);
     expect(d.ranges.reduce((n, x) => n + (x.end - x.start), 0)).toBe(MiB);
+  });
+
+  it('a load that fails after taking the lease hands it back: another node serves the disk at once', async () => {
+    const dir = tmp();
+    const data = prng(11)(2 * MiB);
+    const a = await node(dir, 'node-a');
+    const b = await node(dir, 'node-b');
+    engines.push(a, b);
+    const { disk } = await a.disks.createOrUpdate({ subscriptionId: SUB, resourceGroup: 'rg', name: 'd', sizeGb: 1, creationData: { createOption: 'Empty' } });
+    await (await a.disks.open(disk.uniqueId)).write(0, data);
+    await a.snapshots.createOrUpdate({ subscriptionId: SUB, resourceGroup: 'rg', name: 's', incremental: true, creationData: { createOption: 'Copy', sourceResourceId: diskId('d') } });
+    await a.idle();
+    await a.runtimes.unload(disk.uniqueId);
+    // the catalog fails while node A loads the disk again (after it took the lease)
+    const catalog = a.ctx.catalog;
+    const listPoints = catalog.listPoints.bind(catalog);
+    catalog.listPoints = async (familyId: string) => {
+      throw new Error(`catalog unreachable (listing the points of ${familyId})`);
+    };
+    const err = await a.disks.open(disk.uniqueId).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    catalog.listPoints = listPoints;
+    expect(String(err)).toContain('catalog unreachable');
+    expect(a.runtimes.peek(disk.uniqueId)).toBeNull();
+    expect(a.leases.serving(disk.uniqueId)).toBe(false);
+    const handedBack = await a.ctx.catalog.getLease(disk.uniqueId);
+    expect(Date.parse(handedBack?.expiresAt ?? '')).toBeLessThan(Date.now());
+    // no lease left behind: node B takes the disk now, not a lease time later
+    expect((await (await b.disks.open(disk.uniqueId)).read(0, data.length)).equals(data)).toBe(true);
+    expect((await b.ctx.catalog.getLease(disk.uniqueId))?.nodeId).toBe('node-b');
   });
 
   it('node ids are unique among live nodes; a cleanly stopped or crashed one restarts under its id', async () => {
