@@ -539,6 +539,20 @@ describe('HashThreads', () => {
     await threads.close();
     expect(await pending).toEqual(parts.map(() => false));
   });
+
+  it('a digest in flight when the workers stop is hashed inline, the same hashes', async () => {
+    const threads = new HashThreads(2);
+    const buf = sharedMemoryPool.acquire(32 * 65536).subarray(0, 32 * 65536);
+    const parts = Array.from({ length: 32 }, (_, i) => {
+      randomBlock(800 + i).copy(buf, i * 65536);
+      return { at: i * 65536, length: 65536 };
+    });
+    const pending = threads.digest(buf, parts);
+    await threads.close();
+    const got = (await pending).map((h) => h.toString('hex'));
+    expect(got).toEqual(parts.map((p) => require256(buf.subarray(p.at, p.at + p.length)).toString('hex')));
+    expect(threads.stats.inline).toBe(2); // both slices, after their workers were stopped
+  });
 });
 
 function require256(b: Buffer): Buffer {

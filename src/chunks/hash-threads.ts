@@ -106,26 +106,10 @@ export class HashThreads {
         bytes += p.rawLength ?? p.length;
       }
     });
-    if (this.closed || this.threads.length === 0 || bytes < OFFLOAD_MIN_BYTES || !(buf.buffer instanceof SharedArrayBuffer)) return verifyInline(buf, parts, this.stats);
+    if (!this.offloads(buf, bytes)) return verifyInline(buf, parts, this.stats);
     const out = new Array<boolean>(parts.length).fill(false);
     const remote = there.map((i) => parts[i]).filter((p): p is HashPart => p !== undefined);
-    // a large job is cut into slices for several workers: a request waits on its longest slice
-    const slices = Math.max(1, Math.min(this.threads.length, Math.floor(bytes / OFFLOAD_MIN_BYTES), remote.length));
-    const per = Math.ceil(remote.length / slices);
-    const jobs: Array<Promise<boolean[]>> = [];
-    for (let i = 0; i < remote.length; i += per) {
-      const slice = remote.slice(i, i + per);
-      jobs.push(
-        this.post(buf, slice).then(
-          (reply) => {
-            this.stats.offloaded++;
-            return Array.from(reply, (v) => v === 1);
-          },
-          () => verifyInline(buf, slice, this.stats), // the worker died: never skip a check
-        ),
-      );
-    }
-    const pending = Promise.all(jobs).then((all) => all.flat());
+    const pending = this.onWorkers(buf, remote, bytes, false, (reply) => Array.from(reply, (v) => v === 1), (slice) => verifyInline(buf, slice, this.stats));
     if (here.length > 0) {
       const local = verifyInline(buf, here.map((i) => parts[i]).filter((p): p is HashPart => p !== undefined), this.stats);
       here.forEach((i, j) => (out[i] = local[j] ?? false));
@@ -142,24 +126,44 @@ export class HashThreads {
   async digest(buf: Buffer, parts: ReadonlyArray<{ at: number; length: number }>): Promise<Buffer[]> {
     let bytes = 0;
     for (const p of parts) bytes += p.length;
-    const inline = (slice: ReadonlyArray<{ at: number; length: number }>): Buffer[] =>
-      slice.map((p) => createHash('sha256').update(buf.subarray(p.at, p.at + p.length)).digest());
-    if (this.closed || this.threads.length === 0 || bytes < OFFLOAD_MIN_BYTES || !(buf.buffer instanceof SharedArrayBuffer)) {
+    const inline = (slice: ReadonlyArray<{ at: number; length: number }>): Buffer[] => {
       this.stats.inline++;
-      return inline(parts);
-    }
+      return slice.map((p) => createHash('sha256').update(buf.subarray(p.at, p.at + p.length)).digest());
+    };
+    if (!this.offloads(buf, bytes)) return inline(parts);
+    return this.onWorkers(buf, parts, bytes, true, (out, slice) => slice.map((_, k) => Buffer.from(out.buffer, out.byteOffset + k * 32, 32)), inline);
+  }
+
+  /** Whether a job of `bytes` in `buf` goes to the workers: shared memory, large enough, workers running. */
+  private offloads(buf: Buffer, bytes: number): boolean {
+    return !this.closed && this.threads.length > 0 && bytes >= OFFLOAD_MIN_BYTES && buf.buffer instanceof SharedArrayBuffer;
+  }
+
+  /**
+   * `parts` of `buf` on the workers, in order: a large job is cut into slices for several workers
+   * (a request waits on its longest slice); `reply` turns a worker's answer into the results of
+   * its slice, and a slice whose worker died is done `inline` instead: never skipped.
+   */
+  private async onWorkers<P extends Pick<HashPart, 'at' | 'length'> & Partial<HashPart>, R>(
+    buf: Buffer,
+    parts: ReadonlyArray<P>,
+    bytes: number,
+    digest: boolean,
+    reply: (out: Uint8Array, slice: ReadonlyArray<P>) => R[],
+    inline: (slice: ReadonlyArray<P>) => R[],
+  ): Promise<R[]> {
     const slices = Math.max(1, Math.min(this.threads.length, Math.floor(bytes / OFFLOAD_MIN_BYTES), parts.length));
     const per = Math.ceil(parts.length / slices);
-    const jobs: Array<Promise<Buffer[]>> = [];
+    const jobs: Array<Promise<R[]>> = [];
     for (let i = 0; i < parts.length; i += per) {
       const slice = parts.slice(i, i + per);
       jobs.push(
-        this.post(buf, slice, true).then(
+        this.post(buf, slice, digest).then(
           (out) => {
             this.stats.offloaded++;
-            return slice.map((_, k) => Buffer.from(out.buffer, out.byteOffset + k * 32, 32));
+            return reply(out, slice);
           },
-          () => inline(slice), // the worker died: hash here
+          () => inline(slice),
         ),
       );
     }
