@@ -5,6 +5,7 @@ import {
   dailyUsageQuantity,
   DEFAULT_LIMITS,
   incrementalSnapshotSku,
+  provenance,
   validateDiskSizeGb,
   validateResourceName,
   validateSectorSize,
@@ -49,5 +50,22 @@ describe('rules', () => {
     expect(code(() => validateUploadSize(32 * 1024 * 1024))).toBe('InvalidParameter');
     expect(code(() => checkSasDuration(DEFAULT_LIMITS.maxSasDurationSeconds + 1, DEFAULT_LIMITS))).toBe('OperationNotAllowed');
     expect(code(() => checkSasDuration(0, DEFAULT_LIMITS))).toBe('InvalidParameter');
+  });
+});
+
+describe('provenance', () => {
+  it('keeps an Import source without its SAS signature, and the storage account; nothing else', () => {
+    expect(
+      provenance({
+        createOption: 'Import',
+        sourceUri: 'https://acct.blob.core.windows.net/c/disk.vhd?sv=2021-08-06&sig=c2VjcmV0&se=2030-01-01',
+        storageAccountId: '/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct',
+        sourceResourceId: '/ignored',
+      }),
+    ).toEqual({
+      sourceUri: 'https://acct.blob.core.windows.net/c/disk.vhd?sv=2021-08-06&sig=REDACTED&se=2030-01-01',
+      storageAccountId: '/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct',
+    });
+    expect(provenance({ createOption: 'Copy', sourceResourceId: '/x' })).toEqual({});
   });
 });

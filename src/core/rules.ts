@@ -207,6 +207,14 @@ export function redactSasSignature(uri: string): string {
   return `${uri.slice(0, q)}?${query}`;
 }
 
+/** sourceUri (without its SAS signature) and storageAccountId of an Import, as given: what a disk or snapshot keeps of its source. */
+export function provenance(cd: CreationData): { sourceUri?: string; storageAccountId?: string } {
+  return {
+    ...(cd.sourceUri ? { sourceUri: redactSasSignature(cd.sourceUri) } : {}),
+    ...(cd.storageAccountId ? { storageAccountId: cd.storageAccountId } : {}),
+  };
+}
+
 /** A PUT on an existing resource that changes what cannot change (ARM code PropertyChangeNotAllowed, 409). */
 export class PropertyChangeNotAllowed extends SnapdiskError {
   readonly armCode = 'PropertyChangeNotAllowed';

@@ -19,7 +19,7 @@ import type { Catalog } from '../core/ports.js';
 import {
   assertUnchangedCreation,
   isUltraClass,
-  redactSasSignature,
+  provenance,
   validateDiskSizeGb,
   validateResourceName,
   validateSectorSize,
@@ -671,14 +671,6 @@ export class Disks {
       throw err;
     }
   }
-}
-
-/** sourceUri (without its SAS signature) and storageAccountId of an Import, as given. */
-function provenance(cd: CreationData): { sourceUri?: string; storageAccountId?: string } {
-  return {
-    ...(cd.sourceUri ? { sourceUri: redactSasSignature(cd.sourceUri) } : {}),
-    ...(cd.storageAccountId ? { storageAccountId: cd.storageAccountId } : {}),
-  };
 }
 
 export function notFound(kind: 'disks' | 'snapshots', key: ResourceKey): SnapdiskError {

@@ -20,8 +20,8 @@ import {
   assertUnchangedCreation,
   incrementalSnapshotSku,
   isUltraClass,
+  provenance,
   RATE_WINDOW_MS,
-  redactSasSignature,
   validateDiskSizeGb,
   validateResourceName,
 } from '../core/rules.js';
@@ -413,7 +413,7 @@ export class Snapshots {
       sourceDiskSku: source.sourceDiskSku,
       creationData: {
         createOption: spec.creationData.createOption === 'Import' ? 'Import' : 'Copy',
-        ...provenance(spec),
+        ...provenance(spec.creationData),
         sourceResourceId: resourceId('snapshots', source),
         sourceUniqueId: source.uniqueId,
         ...(source.creationData.logicalSectorSize ? { logicalSectorSize: source.creationData.logicalSectorSize } : {}),
@@ -464,7 +464,7 @@ export class Snapshots {
       creationData: disk
         ? {
             createOption: spec.creationData.createOption === 'Import' ? 'Import' : 'Copy',
-            ...provenance(spec),
+            ...provenance(spec.creationData),
             sourceResourceId: resourceId('disks', disk),
             sourceUniqueId: disk.uniqueId,
             logicalSectorSize: disk.logicalSectorSize,
@@ -681,15 +681,6 @@ export class Snapshots {
     }
     return { ranges: out };
   }
-}
-
-/** sourceUri (without its SAS signature) and storageAccountId of an Import. */
-function provenance(spec: SnapshotSpec): { sourceUri?: string; storageAccountId?: string } {
-  const cd = spec.creationData;
-  return {
-    ...(cd.sourceUri ? { sourceUri: redactSasSignature(cd.sourceUri) } : {}),
-    ...(cd.storageAccountId ? { storageAccountId: cd.storageAccountId } : {}),
-  };
 }
 
 /** The one point of a full snapshot's own family: ready at once, its content is the base's. */
