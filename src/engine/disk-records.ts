@@ -11,6 +11,7 @@
 
 import { SnapdiskError } from '../core/errors.js';
 import type { DiskRecord } from '../core/model.js';
+import type { Catalog } from '../core/ports.js';
 import type { EngineContext } from './context.js';
 import type { KeyedMutex } from './locks.js';
 import type { DiskRuntime } from './runtime.js';
@@ -25,39 +26,28 @@ export class DiskRecords {
     readonly locks: KeyedMutex,
   ) {}
 
-  async mutate(diskId: string, fn: (d: DiskRecord) => DiskRecord | Promise<DiskRecord>): Promise<DiskRecord> {
-    return this.locks.run(diskId, () => this.mutateLocked(diskId, fn));
+  /**
+   * With `fence`, the read-modify-write is one catalog transaction fenced by this node's lease
+   * on the disk (progress of work on its head, such as hydration): a node that lost the disk
+   * commits nothing.
+   */
+  async mutate(diskId: string, fn: (d: DiskRecord) => DiskRecord | Promise<DiskRecord>, fence?: DiskRuntime): Promise<DiskRecord> {
+    return this.locks.run(diskId, () => this.mutateLocked(diskId, fn, fence));
   }
 
   /** The same, for callers that already hold the disk's lock. */
-  async mutateLocked(diskId: string, fn: (d: DiskRecord) => DiskRecord | Promise<DiskRecord>): Promise<DiskRecord> {
-    const current = await this.ctx.catalog.getDiskById(diskId);
-    if (!current) throw new SnapdiskError('ResourceNotFound', `disk ${diskId} no longer exists`);
-    const updated = await fn(current);
-    if (updated !== current) await this.ctx.catalog.updateDisk(updated);
+  async mutateLocked(diskId: string, fn: (d: DiskRecord) => DiskRecord | Promise<DiskRecord>, fence?: DiskRuntime): Promise<DiskRecord> {
+    const apply = async (catalog: Catalog): Promise<DiskRecord> => {
+      const current = await catalog.getDiskById(diskId);
+      if (!current) throw new SnapdiskError('ResourceNotFound', `disk ${diskId} no longer exists`);
+      const updated = await fn(current);
+      if (updated !== current) await catalog.updateDisk(updated);
+      return updated;
+    };
+    const updated = fence ? await this.runtimes.commitFenced(fence, apply) : await apply(this.ctx.catalog);
     const rt = this.runtimes.peek(diskId);
     if (rt) rt.disk = updated;
     return updated;
-  }
-
-  /**
-   * The same in one catalog transaction fenced by this node's lease on the disk (progress of work
-   * on its head, such as hydration): a node that lost the disk commits nothing.
-   */
-  async mutateFenced(rt: DiskRuntime, fn: (d: DiskRecord) => DiskRecord): Promise<DiskRecord> {
-    const diskId = rt.disk.uniqueId;
-    return this.locks.run(diskId, async () => {
-      const updated = await this.runtimes.commitFenced(rt, async (tx) => {
-        const current = await tx.getDiskById(diskId);
-        if (!current) throw new SnapdiskError('ResourceNotFound', `disk ${diskId} no longer exists`);
-        const next = fn(current);
-        if (next !== current) await tx.updateDisk(next);
-        return next;
-      });
-      const live = this.runtimes.peek(diskId);
-      if (live) live.disk = updated;
-      return updated;
-    });
   }
 
   /** The clients connected to a disk read-write, oldest first. */

@@ -81,7 +81,7 @@ export class Engine {
     this.runtimes = runtimes;
     this.maps = new Maps(this.ctx, this.resolver, runtimes);
     const records = new DiskRecords(this.ctx, runtimes, locks);
-    this.points = new Points(this.ctx, this.resolver, this.maps, runtimes, this.jobs, locks, this.leases);
+    this.points = new Points(this.ctx, this.resolver, this.maps, runtimes, this.jobs, locks);
     const hydrator = new Hydrator(this.ctx, this.resolver, this.maps, runtimes, records);
     this.resources = new Resources(this.ctx);
     this.disks = new Disks(this.ctx, this.resources, runtimes, records, this.points, this.resolver, hydrator, this.jobs);

@@ -93,7 +93,7 @@ export class Hydrator {
     await this.checkComplete(diskId, rt, baseFamily, basePoint, seen);
     // durable order: head and bitmaps, then the catalog says "done", then the bitmap goes away
     await rt.flush();
-    await this.records.mutateFenced(rt, (d) => ({ ...d, hydration: 'done', hydrationDoneBlocks: d.hydrationTotalBlocks }));
+    await this.records.mutate(rt.disk.uniqueId, (d) => ({ ...d, hydration: 'done', hydrationDoneBlocks: d.hydrationTotalBlocks }), rt);
     rt.finishHydration();
   }
 
@@ -138,7 +138,7 @@ export class Hydrator {
     if (seen === total) return;
     const now = await this.scanBase(baseFamily, basePoint, rt.blocks, (b) => !rt.isHydrated(b));
     if (now.matched.length === 0 && seen >= now.count) {
-      await this.records.mutateFenced(rt, (d) => ({ ...d, hydrationTotalBlocks: now.count }));
+      await this.records.mutate(rt.disk.uniqueId, (d) => ({ ...d, hydrationTotalBlocks: now.count }), rt);
       return;
     }
     throw new SnapdiskError(
@@ -170,7 +170,7 @@ export class Hydrator {
   /** Progress in the disk record, fenced by this node's lease on the disk. */
   private async saveProgress(rt: DiskRuntime, done: number): Promise<void> {
     try {
-      await this.records.mutateFenced(rt, (d) => ({ ...d, hydrationDoneBlocks: Math.min(done, d.hydrationTotalBlocks) }));
+      await this.records.mutate(rt.disk.uniqueId, (d) => ({ ...d, hydrationDoneBlocks: Math.min(done, d.hydrationTotalBlocks) }), rt);
     } catch (err) {
       if (!isNotFound(err)) throw err; // deleted meanwhile: nothing left to record
     }

@@ -31,6 +31,12 @@ import { FencedOut } from './leases.js';
 /** `job.attempts` is the claim's fencing token; a handler that commits checks it in its transaction. */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<void>;
 
+/** The point a job works on, from its target `familyId:seq` (snapshot copy, region copy). */
+export function parsePointTarget(target: string): { familyId: string; seq: number } {
+  const i = target.lastIndexOf(':');
+  return { familyId: target.slice(0, i), seq: Number(target.slice(i + 1)) };
+}
+
 /** Who this node is to the job table. */
 export interface JobOwnership {
   nodeId: string;

@@ -21,8 +21,7 @@ import type { DiskRecord, Point } from '../core/model.js';
 import type { Catalog, NewEntry, Redundancy } from '../core/ports.js';
 import { BLOCK_SIZE } from '../core/units.js';
 import type { EngineContext } from './context.js';
-import type { JobRunner } from './jobs.js';
-import type { Leases } from './leases.js';
+import { parsePointTarget, type JobRunner } from './jobs.js';
 import type { KeyedMutex } from './locks.js';
 import { isZero, type Maps } from './maps.js';
 import type { Resolver } from './resolver.js';
@@ -54,7 +53,6 @@ export class Points {
     private readonly runtimes: Runtimes,
     private readonly jobs: JobRunner,
     private readonly diskLocks: KeyedMutex,
-    private readonly leases: Leases,
   ) {}
 
   /** Freezes the disk's changes into a new point of its family (creating the family if needed). */
@@ -68,8 +66,7 @@ export class Points {
       const now = this.ctx.now();
       let jobId: number | null = null;
       const result = await rt.freeze(familyId, seq, (frozen) =>
-        this.ctx.catalog.transaction(async (tx) => {
-          await this.leases.fence(tx, disk.uniqueId, rt.leaseEpoch);
+        this.runtimes.commitFenced(rt, async (tx) => {
           if (opts.check) await opts.check(tx, disk);
           if (!disk.familyId) {
             await tx.insertFamily({
@@ -103,7 +100,7 @@ export class Points {
 
   /** The background copy of one point (job handler). */
   async copy(target: string, signal: AbortSignal): Promise<void> {
-    const { familyId, seq } = parseTarget(target);
+    const { familyId, seq } = parsePointTarget(target);
     const point = await this.ctx.catalog.getPoint(familyId, seq);
     if (!point || point.state !== 'copying') return;
     const fam = await this.resolver.family(familyId);
@@ -198,8 +195,7 @@ export class Points {
   ): Promise<Set<number>> {
     const ids = new Set<number>();
     for (const r of entries.rows) if (r.chunkId !== null) ids.add(r.chunkId);
-    return this.ctx.catalog.transaction(async (tx) => {
-      await this.leases.fence(tx, rt.disk.uniqueId, rt.leaseEpoch);
+    return this.runtimes.commitFenced(rt, async (tx) => {
       if (ids.size > 0) {
         const present = await tx.existingChunks([...ids]);
         if (present.size !== ids.size) {
@@ -283,10 +279,8 @@ export class Points {
   async finish(familyId: string, seq: number, rt: DiskRuntime | null): Promise<void> {
     const used = await this.computeUsed(familyId, seq);
     // fenced like the batches: a node that lost the disk's lease cannot mark the point ready
-    await this.ctx.catalog.transaction(async (tx) => {
-      if (rt) await this.leases.fence(tx, rt.disk.uniqueId, rt.leaseEpoch);
-      await tx.completePoint(familyId, seq, used, this.ctx.now());
-    });
+    const complete = (tx: Catalog): Promise<void> => tx.completePoint(familyId, seq, used, this.ctx.now());
+    await (rt ? this.runtimes.commitFenced(rt, complete) : this.ctx.catalog.transaction(complete));
     rt?.completePending(seq);
     await this.afterReady(familyId, seq);
   }
@@ -374,7 +368,7 @@ export class Points {
    * with the job's target ("family:seq") and the error that ended it.
    */
   async failCopy(target: string, err: unknown): Promise<void> {
-    const { familyId, seq } = parseTarget(target);
+    const { familyId, seq } = parsePointTarget(target);
     const point = await this.ctx.catalog.getPoint(familyId, seq);
     if (!point || point.state !== 'copying') return;
     const fam = await this.resolver.family(familyId);
@@ -456,9 +450,4 @@ function newPoint(
     errorCode: null,
     errorMessage: null,
   };
-}
-
-function parseTarget(target: string): { familyId: string; seq: number } {
-  const i = target.lastIndexOf(':');
-  return { familyId: target.slice(0, i), seq: Number(target.slice(i + 1)) };
 }

@@ -32,7 +32,7 @@ import type { ChunkLocation, Job, Point, SnapshotRecord } from '../core/model.js
 import type { Catalog, NewEntry, Redundancy } from '../core/ports.js';
 import { incrementalSnapshotSku } from '../core/rules.js';
 import type { EngineContext } from './context.js';
-import type { JobRunner } from './jobs.js';
+import { parsePointTarget, type JobRunner } from './jobs.js';
 import { FencedOut } from './leases.js';
 import type { Maps } from './maps.js';
 import type { Points } from './points.js';
@@ -120,7 +120,7 @@ export class RegionCopies {
 
   /** The copy job of mirror point `familyId:seq` (`job.target`). */
   async run(job: Job, signal: AbortSignal): Promise<void> {
-    const { familyId, seq } = parseTarget(job.target);
+    const { familyId, seq } = parsePointTarget(job.target);
     const point = await this.ctx.catalog.getPoint(familyId, seq);
     if (!point || point.state !== 'copying' || !point.sourceFamilyId) return;
     const sourceId = typeof job.payload.source === 'string' ? job.payload.source : '';
@@ -203,7 +203,7 @@ export class RegionCopies {
 
   /** A copy job that ended failed (the runner gave up on it): the target fails with the error. */
   async failCopy(job: Job, err: unknown): Promise<void> {
-    const { familyId, seq } = parseTarget(job.target);
+    const { familyId, seq } = parsePointTarget(job.target);
     const code = err instanceof SnapdiskError && err.code !== 'InternalError' ? err.code : 'CopyFailed';
     await this.fail(familyId, seq, code, `The cross-region copy failed: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -332,9 +332,4 @@ function mirrorPoint(familyId: string, seq: number, source: SnapshotRecord, now:
     sourceSeq: source.point,
     bytesMoved: 0,
   };
-}
-
-function parseTarget(target: string): { familyId: string; seq: number } {
-  const i = target.lastIndexOf(':');
-  return { familyId: target.slice(0, i), seq: Number(target.slice(i + 1)) };
 }

@@ -76,7 +76,8 @@ export class Runtimes implements RuntimeLookup {
 
   /**
    * A catalog transaction fenced by this node's lease on the runtime's disk (work on the head:
-   * copy and hydration progress): it commits only while the lease is still (this node, epoch).
+   * new points, copy and hydration progress): it commits only while the lease is still (this
+   * node, epoch).
    */
   commitFenced<T>(rt: DiskRuntime, fn: (tx: Catalog) => Promise<T>): Promise<T> {
     return this.ctx.catalog.transaction(async (tx) => {
@@ -233,8 +234,7 @@ export class Runtimes implements RuntimeLookup {
       }
       if (disk.headLost) {
         // the node that has the head is back: the disk is usable again
-        await this.ctx.catalog.transaction(async (tx) => {
-          await this.leases.fence(tx, disk.uniqueId, epoch);
+        await this.commitFenced(rt, async (tx) => {
           const d = await tx.getDiskById(disk.uniqueId);
           if (d?.headLost) await tx.updateDisk({ ...d, provisioningState: 'Succeeded', headLost: null });
         });
