@@ -150,11 +150,6 @@ export class Leases {
     return h !== undefined && this.ctx.now().getTime() < h.deadline - this.node.leaseMs / 3;
   }
 
-  /** Disks whose leases this node holds. */
-  heldDisks(): string[] {
-    return [...this.held.keys()];
-  }
-
   async release(diskId: string): Promise<void> {
     this.held.delete(diskId);
     await this.ctx.catalog.releaseLease(diskId, this.node.id);

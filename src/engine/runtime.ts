@@ -62,8 +62,6 @@ export class DiskRuntime {
   disk: DiskRecord;
   readonly volume: Volume;
   readonly pending: PendingPoint[] = [];
-  /** Read-write NBD connections (attach count). */
-  connections = 0;
   private size: number;
   private nblocks: number;
   private dirtyName: string;

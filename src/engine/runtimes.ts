@@ -2,7 +2,8 @@
  * @module engine/runtimes
  * The registry of loaded disk runtimes. A runtime is loaded on the first data access to a disk,
  * or at start-up when the disk has snapshots still copying or is still hydrating, and stays
- * loaded while it has pending work or connections.
+ * loaded until the disk is deleted, another node takes it over or the engine stops (the disk's
+ * read-write NBD clients are kept apart from it, in DiskRecords).
  *
  * Several nodes: loading takes the disk's lease. A node that takes a lease and finds no head here
  * (node-local heads, the head is on the node that served the disk) hands the lease back at once,
