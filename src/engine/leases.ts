@@ -12,8 +12,9 @@
  *   third of a lease before its deadline unless renewed (the margin covers clock skew and a
  *   renewal in flight) — a stalled node that wakes up can neither write the head nor commit.
  * - Node ids are unique among live nodes: a node that finds its id beating under another process
- *   refuses to start (a crashed predecessor on the same host is recognised at once; otherwise it
- *   waits one beat to see whether the other process is alive).
+ *   refuses to start (a crashed predecessor on the same host is recognised at once: its pid is not
+ *   running, or it is this process's pid — a restarted container — and none of this process's
+ *   live nodes; otherwise it waits one beat to see whether the other process is alive).
  * With one node (the default) this costs one statement per disk loaded and one per renewal tick.
  */
 
@@ -44,6 +45,9 @@ export interface NodeIdentity {
 }
 
 export const LOCAL_NODE: NodeIdentity = { id: 'local', url: null, nbd: null, leaseMs: 30_000 };
+
+/** Incarnations of the nodes of this process that beat now (several engines may share a process). */
+const beatingHere = new Set<string>();
 
 export class Leases {
   private readonly held = new Map<string, { epoch: number; deadline: number }>();
@@ -77,6 +81,7 @@ export class Leases {
   async start(): Promise<void> {
     await this.checkUnique();
     await this.beat();
+    beatingHere.add(this.incarnation);
     this.timer = setInterval(() => {
       this.renew().catch((err: unknown) => this.ctx.log.warn('lease renewal failed', { error: String(err) }));
     }, this.beatMs);
@@ -88,6 +93,7 @@ export class Leases {
     const wasLive = this.timer !== null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    beatingHere.delete(this.incarnation);
     if (!release || !wasLive) return; // a node that stopped beating hands nothing back (as after a crash)
     for (const id of [...this.held.keys()]) await this.release(id);
     // a restart under the same id need not wait to tell this process from a live duplicate
@@ -102,12 +108,23 @@ export class Leases {
     const seen = await this.ctx.catalog.getNode(this.node.id);
     if (!seen?.incarnation || !this.fresh(seen)) return;
     const [host, pid] = seen.incarnation.split('/');
-    if (host === hostname() && pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) return; // our crashed predecessor
+    if (host === hostname() && pid !== undefined) {
+      if (Number(pid) === process.pid) {
+        // this process: one of its live nodes, or a process before it with the same pid (crashed)
+        if (beatingHere.has(seen.incarnation)) throw this.inUse(seen);
+        return;
+      }
+      if (!processAlive(Number(pid))) return; // our crashed predecessor
+    }
     // wait for one beat of the other process (plus a margin): a live one moves its heartbeat
     await new Promise((r) => setTimeout(r, this.beatMs + Math.min(2000, Math.max(100, this.beatMs / 2))));
     const again = await this.ctx.catalog.getNode(this.node.id);
-    if (again && again.incarnation === seen.incarnation && again.heartbeatAt === seen.heartbeatAt) return; // it stopped
-    throw new SnapdiskError('Conflict', `node id ${this.node.id} is in use by another running snapdisk node (${again?.incarnation ?? seen.incarnation}, heartbeat ${again?.heartbeatAt ?? seen.heartbeatAt}).`, {
+    if (!again || !this.fresh(again) || (again.incarnation === seen.incarnation && again.heartbeatAt === seen.heartbeatAt)) return; // it stopped
+    throw this.inUse(again);
+  }
+
+  private inUse(other: NodeInfo): SnapdiskError {
+    return new SnapdiskError('Conflict', `node id ${this.node.id} is in use by another running snapdisk node (${other.incarnation ?? 'unknown'}, heartbeat ${other.heartbeatAt}).`, {
       hint: 'Give every node its own id: "node.id" in config.json or SNAPDISK_NODE_ID (on a PostgreSQL catalog the default is the host name and HTTPS port).',
     });
   }

@@ -9,7 +9,7 @@
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import { SnapdiskError } from '../../src/core/errors.js';
 import type { Job } from '../../src/core/model.js';
 import { MiB } from '../../src/core/units.js';
 import type { Engine } from '../../src/engine/engine.js';
+import { Leases } from '../../src/engine/leases.js';
 import { prng } from '../helpers/engine.js';
 
 const SUB = '00000000-0000-4000-8000-0000000000d1';
@@ -328,5 +329,15 @@ describe('several nodes on one catalog', () => {
     const third = await node(dir, 'node-a');
     engines.push(third);
     await again.close().catch(() => undefined);
+    // a fresh heartbeat of this host and pid that no node of this process beats under: a process
+    // before this one with the same pid (a restarted container) crashed; no beat is waited for
+    const leaseMs = 60_000; // the wait would be 22 s
+    await third.ctx.catalog.heartbeat({ id: 'node-z', url: null, nbd: null, heartbeatAt: new Date().toISOString(), incarnation: `${hostname()}/${process.pid}/0badf00d` });
+    const z = new Leases(third.ctx, { id: 'node-z', url: null, nbd: null, leaseMs });
+    const started = Date.now();
+    await z.start();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await third.ctx.catalog.getNode('node-z'))?.incarnation).toBe(z.incarnation);
+    await z.stop(true);
   });
 });
