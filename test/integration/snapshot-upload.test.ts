@@ -11,31 +11,20 @@
 import type { ComputeManagementClient } from '@azure/arm-compute';
 import { AnonymousCredential, PageBlobClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSnapdiskError, SnapdiskError } from '../../src/core/errors.js';
+import { isSnapdiskError } from '../../src/core/errors.js';
 import type { SnapshotRecord } from '../../src/core/model.js';
 import { BLOCK_SIZE, GiB, MiB } from '../../src/core/units.js';
 import { parseVhdFooter, vhdFooter } from '../../src/core/vhd.js';
 import { HIDDEN_UPLOAD_GROUP } from '../../src/engine/disks.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { EngineNbdBackend } from '../../src/nbd/engine-backend.js';
-import { diskId, prng, RG, SUB } from '../helpers/engine.js';
+import { diskId, err, prng, RG, SUB } from '../helpers/engine.js';
 import { POLL, startArm } from './arm-harness.js';
 import type { ArmTest } from './arm-harness.js';
 import { startBlobServer } from './blob-harness.js';
 import type { BlobServer } from './blob-harness.js';
 
 const key = (name: string) => ({ subscriptionId: SUB, resourceGroup: RG, name });
-
-/** The coded error `p` rejects with (a test fails when it resolves or rejects with anything else). */
-async function err(p: Promise<unknown>): Promise<SnapdiskError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SnapdiskError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
 
 /** A disk image of `mib` MiB: data in a few places (one partial block), zeros elsewhere. */
 function image(mib: number, seed: number): Buffer {
