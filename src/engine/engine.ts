@@ -20,7 +20,7 @@ import { Disks } from './disks.js';
 import { Gc } from './gc.js';
 import { Grants } from './grants.js';
 import { Hydrator } from './hydration.js';
-import { JobRunner } from './jobs.js';
+import { JobRunner, parsePointTarget } from './jobs.js';
 import { Leases, LOCAL_NODE } from './leases.js';
 import { KeyedMutex } from './locks.js';
 import { Maps } from './maps.js';
@@ -104,7 +104,7 @@ export class Engine {
         if (!signal.aborted) await this.uploads.afterCopy(job.target);
       },
       bind: async (job) => {
-        const fam = await this.ctx.catalog.getFamily(job.target.slice(0, job.target.lastIndexOf(':')));
+        const fam = await this.ctx.catalog.getFamily(parsePointTarget(job.target).familyId);
         return !fam?.diskId || rts.bind(fam.diskId);
       },
       onFailed: (job, err) => this.points.failCopy(job.target, err),
@@ -145,7 +145,7 @@ export class Engine {
     // load the heads of disks with pending copies before any read can ask for those snapshots
     for (const job of await engine.ctx.catalog.openJobs()) {
       if (job.kind !== 'snapshot-copy' && job.kind !== 'hydrate') continue; // region copies read ready points only
-      const diskId = job.kind === 'hydrate' ? job.target : (await engine.resolver.family(job.target.slice(0, job.target.lastIndexOf(':')))).diskId;
+      const diskId = job.kind === 'hydrate' ? job.target : (await engine.resolver.family(parsePointTarget(job.target).familyId)).diskId;
       const disk = diskId ? await engine.ctx.catalog.getDiskById(diskId) : null;
       if (!disk || !(await engine.leases.freeOrMine(disk.uniqueId))) continue; // another node serves it
       await engine.runtimes.get(disk).catch((err: unknown) => engine.ctx.log.warn('cannot load a disk with pending work', { disk: disk.uniqueId, error: String(err) }));

@@ -34,6 +34,7 @@ import { validateUploadSize } from '../core/rules.js';
 import type { EngineContext } from './context.js';
 import type { DiskRecords } from './disk-records.js';
 import { notFound, type Disks } from './disks.js';
+import { parsePointTarget } from './jobs.js';
 import type { Points } from './points.js';
 import { readyPoint, type SnapshotSpec } from './snapshots.js';
 import { isUploadPending } from './usability.js';
@@ -153,7 +154,7 @@ export class SnapshotUploads {
 
   /** After a background copy of a point of family `F` (the job's target "F:seq"): settles F's hidden upload disk, if it is one. */
   async afterCopy(target: string): Promise<void> {
-    const fam = await this.ctx.catalog.getFamily(target.slice(0, target.lastIndexOf(':')));
+    const fam = await this.ctx.catalog.getFamily(parsePointTarget(target).familyId);
     if (!fam?.diskId) return;
     const disk = await this.ctx.catalog.getDiskById(fam.diskId);
     if (disk?.uploadFor) await this.settle(disk.uniqueId);
