@@ -3,11 +3,11 @@
 // stdout ("PROGRESS copied frozen") until the parent kills it with SIGKILL. Uses the compiled
 // engine (npm run build).
 //   node test/crash/region-copy-worker.mjs DATA SEED SIZE
-import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openEngine } from '../../dist/src/app.js';
+import { xorshiftBytes as bytes } from './bytes.mjs';
 
 const [dir, seedArg, sizeArg] = process.argv.slice(2);
 const SUB = '00000000-0000-4000-8000-000000000001';
@@ -35,15 +35,4 @@ for (;;) {
   const p = await engine.ctx.catalog.getPoint(c.familyId, c.point);
   say(`PROGRESS ${p?.copiedBlocks ?? 0} ${p?.frozenBlocks ?? 0} ${p?.state ?? 'gone'}`);
   await sleep(5);
-}
-
-/** The same generator as the test: 8 MiB pieces seeded by their offset. */
-function bytes(s, n) {
-  let y = s >>> 0 || 1;
-  const b = Buffer.allocUnsafe(n);
-  for (let k = 0; k < n; k++) {
-    y ^= y << 13; y >>>= 0; y ^= y >>> 17; y ^= y << 5; y >>>= 0;
-    b[k] = y & 0xff;
-  }
-  return b;
 }

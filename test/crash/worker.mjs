@@ -4,13 +4,13 @@
 //   node test/crash/worker.mjs DATA SEED [open]
 // "open": only opens the engine and the disk (the start-up work, printing the engine's warnings as
 // "LOG ..." lines), says READY and waits to be killed.
-import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import process from 'node:process';
 import { setInterval } from 'node:timers';
 import { join } from 'node:path';
 import { openEngine } from '../../dist/src/app.js';
 import { loadConfig } from '../../dist/src/config/config.js';
+import { xorshiftBytes as bytes } from './bytes.mjs';
 
 const [dir, seedArg, mode] = process.argv.slice(2);
 const seed = Number(seedArg);
@@ -69,14 +69,4 @@ for (let i = 0; ; i++) {
     await h.flush();
     say('A F');
   }
-}
-
-function bytes(s, n) {
-  let y = s >>> 0 || 1;
-  const b = Buffer.allocUnsafe(n);
-  for (let k = 0; k < n; k++) {
-    y ^= y << 13; y >>>= 0; y ^= y >>> 17; y ^= y << 5; y >>>= 0;
-    b[k] = y & 0xff;
-  }
-  return b;
 }

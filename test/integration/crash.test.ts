@@ -18,6 +18,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openEngine } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { SnapshotRecord } from '../../src/core/model.js';
+import { xorshiftBytes as bytes } from '../crash/bytes.mjs';
 import { tempDir } from '../helpers/engine.js';
 
 const SUB = '00000000-0000-4000-8000-000000000001';
@@ -25,19 +26,6 @@ const RG = 'crash';
 const WINDOW = 8 * 1024 * 1024;
 const WORKER = join(import.meta.dirname, '..', 'crash', 'worker.mjs');
 
-function bytes(s: number, n: number): Buffer {
-  let y = s >>> 0 || 1;
-  const b = Buffer.allocUnsafe(n);
-  for (let k = 0; k < n; k++) {
-    y ^= y << 13;
-    y >>>= 0;
-    y ^= y >>> 17;
-    y ^= y << 5;
-    y >>>= 0;
-    b[k] = y & 0xff;
-  }
-  return b;
-}
 
 /** Runs the worker and kills it after `ms`; returns its journal lines. */
 function runAndKill(dir: string, seed: number, ms: number): Promise<string[]> {

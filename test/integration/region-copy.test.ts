@@ -16,25 +16,15 @@ import { SnapdiskError } from '../../src/core/errors.js';
 import type { SnapshotRecord } from '../../src/core/model.js';
 import { BLOCK_SIZE, MiB } from '../../src/core/units.js';
 import type { Engine } from '../../src/engine/engine.js';
+import { xorshiftBytes } from '../crash/bytes.mjs';
 import { createDisk, prng, snapshot, snapshotId, startEngine, SUB, tempDir, type TestEngine } from '../helpers/engine.js';
 
 const WORKER = join(import.meta.dirname, '..', 'crash', 'region-copy-worker.mjs');
 
-/** The worker's data generator: 8 MiB pieces seeded by their offset. */
+/** The worker's data: 8 MiB pieces of the crash generator, each seeded by seed + its offset. */
 function workerData(seed: number, size: number): Buffer {
   const out = Buffer.allocUnsafe(size);
-  for (let off = 0; off < size; off += 8 * MiB) {
-    let y = (seed + off) >>> 0 || 1;
-    const n = Math.min(8 * MiB, size - off);
-    for (let k = 0; k < n; k++) {
-      y ^= y << 13;
-      y >>>= 0;
-      y ^= y >>> 17;
-      y ^= y << 5;
-      y >>>= 0;
-      out[off + k] = y & 0xff;
-    }
-  }
+  for (let off = 0; off < size; off += 8 * MiB) xorshiftBytes(seed + off, Math.min(8 * MiB, size - off)).copy(out, off);
   return out;
 }
 
